@@ -32,8 +32,11 @@ step "virtualenv $VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install -U "pip>=24" wheel
 
-step "torch 2.13.0 (CPU)"
-"${PIP[@]}" install torch==2.13.0
+step "torch 2.13.0 (CPU) + torchvision 0.28.0"
+# Installed together and then pinned for every later step: anything that pulls torchvision would
+# otherwise drag in torchvision 0.29 and with it a CUDA torch 2.14.
+"${PIP[@]}" install torch==2.13.0 torchvision==0.28.0
+export PIP_CONSTRAINT="$ROOT/scripts/constraints-torch.txt"
 
 step "TAO runtime dependencies"
 "${PIP[@]}" install -r "$ROOT/scripts/requirements-tao-cpu.txt"
@@ -50,8 +53,7 @@ mkdir -p "$WHEELS"
 "$VENV/bin/python" -m scaffolder.tao_wheels \
     "$WHEELS/nvidia_tao_pytorch-$TAO_VERSION-cp312-cp312-manylinux1_x86_64.whl"
 
-step "torchvision 0.28.0 with CPU guard"
-"${PIP[@]}" install --no-deps torchvision==0.28.0
+step "torchvision CPU guard"
 "$VENV/bin/python" "$ROOT/scripts/patch_torchvision_cpu.py"
 
 step "eff import stub"
