@@ -1,0 +1,227 @@
+"""`tao-scaffold`: port a HuggingFace vision model into a TAO workspace, then verify it."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+from scaffolder import __version__
+from scaffolder.errors import ScaffoldError
+
+EPILOG = """\
+typical session:
+  tao-scaffold workspace init ws --from-pypi 7.3.0        # or clone tao-core/tao-pytorch/tao-deploy into ws/
+  tao-scaffold inspect google/vit-base-patch16-224 --name vit_imagenet100 --out port.yml
+  tao-scaffold generate --plan port.yml --workspace ws     # or: --model ... --name ...
+  tao-scaffold verify --workspace ws --name vit_imagenet100 --runner local --device cpu
+"""
+
+
+class Progress:
+    """One line per step on stderr, with the time since the command started."""
+
+    def __init__(self, quiet: bool = False):
+        self.start = time.monotonic()
+        self.quiet = quiet
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[{time.monotonic() - self.start:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def default_name(model: str) -> str:
+    """A snake_case port name from a hub id or folder: google/vit-base-patch16-224 -> vit_base_patch16_224."""
+    base = Path(model.rstrip("/")).name.lower()
+    name = re.sub(r"[^a-z0-9]+", "_", base).strip("_")
+    return name if name[:1].isalpha() else f"hf_{name}"
+
+
+# -- commands ----------------------------------------------------------------------------------------
+
+def cmd_inspect(args, progress: Progress) -> int:
+    from scaffolder.hf_inspect import inspect_model
+    from scaffolder.planner import make_plan
+
+    progress(f"inspect: {args.model}")
+    info = inspect_model(args.model, revision=args.revision, cache_dir=args.cache_dir, offline=args.offline or None)
+    print("\n".join(info.summary_lines()))
+    plan = make_plan(info, args.name or default_name(args.model), task=args.task, num_classes=args.num_classes)
+    print(f"  TAO backbone:   {plan.backbone} ({plan.backbone_strategy}: {plan.strategy_reason})")
+    print(f"  head width:     {plan.head_in_channels}")
+    print(f"  task / classes: {plan.task} / {plan.num_classes}")
+    for note in plan.export_notes:
+        print(f"  export note:    {note}")
+    if args.out:
+        plan.write(Path(args.out))
+        print(f"plan written to {args.out}")
+    return 0
+
+
+def _plan_for(args, progress: Progress):
+    from scaffolder.plan import PortPlan
+
+    if args.plan:
+        plan = PortPlan.read(Path(args.plan))
+        if args.name and args.name != plan.name:
+            plan = PortPlan.from_answers({**plan.answers(), "name": args.name, "class_name": ""})
+        return plan
+    from scaffolder.hf_inspect import inspect_model
+    from scaffolder.naming import validate_name
+    from scaffolder.planner import make_plan
+
+    validate_name(args.name)  # fail before any model I/O
+    progress(f"inspect: {args.model}")
+    info = inspect_model(args.model, revision=args.revision, cache_dir=args.cache_dir,
+                         offline=args.offline or None, include_weights_schema=False)
+    progress(f"plan: {info.model_type} -> classification port {args.name}")
+    return make_plan(info, args.name, task=args.task, num_classes=args.num_classes)
+
+
+def cmd_generate(args, progress: Progress) -> int:
+    from scaffolder.generate import generate
+
+    if not args.plan and not (args.model and args.name):
+        raise ScaffoldError("generate needs --model and --name, or --plan port.yml")
+    plan = _plan_for(args, progress)
+    result = generate(plan, Path(args.workspace), dry_run=args.dry_run, allow_dirty=args.allow_dirty,
+                      progress=progress)
+    verb = "would write" if result.dry_run else "wrote"
+    for change in result.changes:
+        if change.status != "unchanged" or args.dry_run:
+            print(f"  {change.status:9} {change.relpath}")
+    for edit in result.registry_edits:
+        print(f"  registry  {edit}")
+    print(f"{plan.name}: {verb} {len(result.written)} files "
+          f"({len(result.changes) - len(result.written)} unchanged), {len(result.registry_edits)} registry edits")
+    for note in plan.export_notes:
+        print(f"note: {note}")
+    return 0
+
+
+def cmd_update(args, progress: Progress) -> int:
+    from scaffolder.update import update
+
+    result = update(args.name, Path(args.workspace), template=Path(args.template) if args.template else None,
+                    dry_run=args.dry_run, progress=progress)
+    print(result.summary())
+    return 1 if result.conflicts else 0
+
+
+def cmd_workspace_init(args, progress: Progress) -> int:
+    from scaffolder.workspace_init import init_from_pypi
+
+    workspace = init_from_pypi(Path(args.dir), args.from_pypi,
+                               cache=Path(args.wheel_cache) if args.wheel_cache else None, progress=progress)
+    print(f"TAO {args.from_pypi} workspace ready at {workspace.root}")
+    return 0
+
+
+def cmd_doctor(args, progress: Progress) -> int:
+    from scaffolder.doctor import format_checks, run_checks
+
+    checks = run_checks(Path(args.workspace) if args.workspace else None)
+    print(format_checks(checks))
+    return 0 if all(c.ok for c in checks) else 1
+
+
+# -- parser ------------------------------------------------------------------------------------------
+
+def _add_model_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--revision", help="hub revision (branch, tag or commit) of a hub model")
+    parser.add_argument("--cache-dir", help="huggingface_hub cache folder (default: HF_HOME's)")
+    parser.add_argument("--offline", action="store_true", help="never contact the hub (like HF_HUB_OFFLINE=1)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tao-scaffold", description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"tao-scaffold {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("inspect", help="read a HF model and write its port plan (port.yml)",
+                       description="Summarise a HF model (hub id or local folder with config.json) and plan its port.")
+    p.add_argument("model", metavar="MODEL", help="hub id (google/vit-base-patch16-224) or local folder")
+    p.add_argument("--task", help="TAO task blueprint (default: from the model's pipeline tag)")
+    p.add_argument("--name", help="port name, snake_case (default: from MODEL)")
+    p.add_argument("--num-classes", type=int, help="classes of the TAO model (default: the HF label count)")
+    p.add_argument("--out", metavar="port.yml", help="write the plan here (a Copier data file)")
+    _add_model_source(p)
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("generate", help="write a port into a TAO workspace",
+                       description="inspect + plan + render + patch + format, staged: all files or none.")
+    p.add_argument("--model", help="hub id or local folder")
+    p.add_argument("--plan", metavar="port.yml", help="use a reviewed plan instead of --model")
+    p.add_argument("--name", help="port name, snake_case (e.g. vit_imagenet100)")
+    p.add_argument("--workspace", required=True, metavar="DIR", help="folder with tao-core, tao-pytorch, tao-deploy")
+    p.add_argument("--task", help="TAO task blueprint (default: from the model's pipeline tag)")
+    p.add_argument("--num-classes", type=int, help="classes of the TAO model (default: the HF label count)")
+    p.add_argument("--dry-run", action="store_true", help="list the files and registry edits; write nothing")
+    p.add_argument("--allow-dirty", action="store_true", help="write even if a target repo has uncommitted changes")
+    _add_model_source(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("update", help="regenerate a port after the blueprints changed, keeping your edits",
+                       description="Copier's update algorithm over the port's files in all three repos; "
+                                   "conflicts are reported, never dropped.")
+    p.add_argument("--name", required=True, help="port name")
+    p.add_argument("--workspace", required=True, metavar="DIR")
+    p.add_argument("--template", metavar="PATH", help="tao-scaffold checkout to update from (default: this one)")
+    p.add_argument("--dry-run", action="store_true", help="show what would change; write nothing")
+    p.set_defaults(func=cmd_update)
+
+    p = sub.add_parser("workspace", help="TAO workspace helpers")
+    wsub = p.add_subparsers(dest="workspace_command", metavar="ACTION", required=True)
+    w = wsub.add_parser("init", help="materialise tao-core/tao-pytorch/tao-deploy git repos from PyPI wheels",
+                        description="For users without the git clones, and for tests: each repo gets one commit.")
+    w.add_argument("dir", metavar="DIR", help="new workspace folder (must not exist or be empty)")
+    w.add_argument("--from-pypi", required=True, metavar="VERSION", help="TAO release, e.g. 7.3.0")
+    w.add_argument("--wheel-cache", metavar="DIR", help="wheel cache (default ~/.cache/tao-scaffold/wheels)")
+    w.set_defaults(func=cmd_workspace_init)
+
+    p = sub.add_parser("doctor", help="check Python, git, docker, GPU, TensorRT and the workspace")
+    p.add_argument("--workspace", metavar="DIR")
+    p.set_defaults(func=cmd_doctor)
+
+    for register in _extra_commands():
+        register(sub)
+    return parser
+
+
+def _extra_commands():
+    """Commands that live with their own feature package (verify, convert-weights)."""
+    out = []
+    try:
+        from scaffolder.verify.cli import register as register_verify
+        out.append(register_verify)
+    except ImportError:
+        pass
+    try:
+        from scaffolder.convert.cli import register as register_convert
+        out.append(register_convert)
+    except ImportError:
+        pass
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    progress = Progress(quiet=args.quiet)
+    try:
+        return args.func(args, progress)
+    except ScaffoldError as exc:
+        print(f"tao-scaffold: error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("tao-scaffold: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Render and format steps: Copier renders the task blueprint, black formats the Python it wrote."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from pathlib import Path
+
+import black
+import copier
+
+from scaffolder.errors import ScaffoldError
+from scaffolder.plan import PortPlan
+
+BLUEPRINT_ROOT = Path(__file__).resolve().parent.parent  # holds copier.yml and blueprints/
+BLACK_MODE = black.Mode(line_length=120)
+
+
+def answers_relpath(name: str) -> str:
+    return f"tao-pytorch/nvidia_tao_pytorch/cv/{name}/.tao-scaffold-answers.yml"
+
+
+@contextlib.contextmanager
+def _quiet_copier():
+    """Copier narrates (tags, dirty template); tao-scaffold reports its own progress instead."""
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def render(plan: PortPlan, dest: Path, *, template: Path | None = None, vcs_ref: str | None = None) -> None:
+    """Render the plan's blueprint into ``dest`` (a staging tree laid out like the workspace)."""
+    template = (template or BLUEPRINT_ROOT).resolve()
+    try:
+        with _quiet_copier():
+            copier.run_copy(
+                str(template), str(dest), data=plan.answers(), defaults=True, overwrite=True,
+                quiet=True, unsafe=False, vcs_ref=vcs_ref,
+            )
+    except Exception as exc:  # copier raises many types; all mean the blueprint could not render
+        raise ScaffoldError(f"rendering the {plan.task} blueprint failed: {exc}".splitlines()[0]) from exc
+
+
+def format_python(tree: Path, *, skip: set[str] = frozenset()) -> int:
+    """Format every rendered .py file with black (files in ``skip`` are patched, not ours to format)."""
+    count = 0
+    for path in sorted(tree.rglob("*.py")):
+        if str(path.relative_to(tree)) in skip:
+            continue
+        source = path.read_text(encoding="utf-8")
+        try:
+            formatted = black.format_file_contents(source, fast=False, mode=BLACK_MODE)
+        except black.NothingChanged:
+            continue
+        except black.InvalidInput as exc:
+            raise ScaffoldError(f"blueprint produced invalid Python in {path.relative_to(tree)}: {exc}") from exc
+        path.write_text(formatted, encoding="utf-8")
+        count += 1
+    return count
