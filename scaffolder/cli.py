@@ -87,7 +87,7 @@ def cmd_generate(args, progress: Progress) -> int:
         raise ScaffoldError("generate needs --model and --name, or --plan port.yml")
     plan = _plan_for(args, progress)
     result = generate(plan, Path(args.workspace), dry_run=args.dry_run, allow_dirty=args.allow_dirty,
-                      progress=progress)
+                      template=Path(args.template) if args.template else None, progress=progress)
     verb = "would write" if result.dry_run else "wrote"
     for change in result.changes:
         if change.status != "unchanged" or args.dry_run:
@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-classes", type=int, help="classes of the TAO model (default: the HF label count)")
     p.add_argument("--dry-run", action="store_true", help="list the files and registry edits; write nothing")
     p.add_argument("--allow-dirty", action="store_true", help="write even if a target repo has uncommitted changes")
+    p.add_argument("--template", metavar="PATH", help="tao-scaffold checkout whose blueprints to use (default: this one)")
     _add_model_source(p)
     p.set_defaults(func=cmd_generate)
 

@@ -19,7 +19,7 @@ from scaffolder.errors import WorkspaceError
 @dataclass
 class FileChange:
     relpath: str  # relative to the workspace root, e.g. tao-pytorch/setup.py
-    status: str  # new | changed | unchanged
+    status: str  # new | changed | unchanged | deleted
 
 
 @dataclass
@@ -82,14 +82,17 @@ class Staging:
                     saved = backup / change.relpath
                     saved.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(target, saved)
-                os.replace(self.tree / change.relpath, target)
+                if change.status == "deleted":
+                    target.unlink()
+                else:
+                    os.replace(self.tree / change.relpath, target)
                 moved.append((target, saved))
         except BaseException as exc:
             for target, saved in reversed(moved):
                 if saved is None:
                     target.unlink(missing_ok=True)
                 else:
-                    os.replace(saved, target)
+                    os.replace(saved, target)  # also restores a deleted file
             for directory in reversed(created_dirs):
                 shutil.rmtree(directory, ignore_errors=True)
             if isinstance(exc, OSError):

@@ -1,0 +1,143 @@
+"""`tao-scaffold update`: regenerate a port after the blueprints changed, keeping the user's edits.
+
+Copier's update algorithm -- render the port as the blueprint version it was made with, render it as the
+current version, and carry that difference onto the files as they are now with a three-way merge -- applied
+file by file across the three TAO repos (the workspace itself is not a git repo, so Copier's own
+`run_update`, which needs the destination to be one, cannot run there). Both renders get the same black
+pass as `generate`, so the merge sees only real changes, never formatting. Conflicts are written inline
+with git's markers and reported; nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from scaffolder.errors import ScaffoldError, WorkspaceError
+from scaffolder.generate import ENTRYPOINT_REPOS, REPOS, console_script
+from scaffolder.patches import add_console_script
+from scaffolder.plan import PortPlan
+from scaffolder.render import BLUEPRINT_ROOT, answers_relpath, format_python, render
+from scaffolder.staging import FileChange, Staging
+from scaffolder.workspace import Workspace
+
+
+@dataclass
+class UpdateResult:
+    name: str
+    old_ref: str
+    new_ref: str
+    changes: list[FileChange] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)  # files where the user's edits were kept through a merge
+    conflicts: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        lines = [f"  {c.status:9} {c.relpath}" for c in self.changes if c.status != "unchanged"]
+        lines += [f"  merged    {path} (your edits kept)" for path in self.merged]
+        lines += [f"  CONFLICT  {path} (resolve the <<<<<<< markers)" for path in self.conflicts]
+        written = sum(c.status != "unchanged" for c in self.changes)
+        verb = "would update" if self.dry_run else "updated"
+        lines.append(f"{self.name}: {verb} {written} files from blueprint {self.old_ref} to {self.new_ref}, "
+                     f"{len(self.conflicts)} conflicts")
+        return "\n".join(lines)
+
+
+def read_answers(workspace: Workspace, name: str) -> dict:
+    path = workspace.root / answers_relpath(name)
+    if not path.is_file():
+        raise WorkspaceError(f"no tao-scaffold port named {name!r} in {workspace.root} ({path.name} not found)",
+                             "generate it first: tao-scaffold generate --name ...")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _render_formatted(plan: PortPlan, dest: Path, template: Path, vcs_ref: str | None) -> dict[str, bytes]:
+    render(plan, dest, template=template, vcs_ref=vcs_ref)
+    format_python(dest)
+    return {str(p.relative_to(dest)): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+
+
+def _merge(current: bytes, base: bytes, new: bytes, label: str) -> tuple[bytes, bool]:
+    """Three-way merge with `git merge-file`; returns (result, had_conflicts)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for part, data in (("current", current), ("base", base), ("new", new)):
+            path = Path(tmp, part)
+            path.write_bytes(data)
+            paths.append(str(path))
+        proc = subprocess.run(
+            ["git", "merge-file", "-p", "-L", f"{label} (yours)", "-L", "previous blueprint",
+             "-L", "updated blueprint", *paths],
+            capture_output=True,
+        )
+    if proc.returncode < 0 or proc.returncode > 127:
+        raise ScaffoldError(f"git merge-file failed on {label}: {proc.stderr.decode().strip()}")
+    return proc.stdout, proc.returncode > 0
+
+
+def update(name: str, workspace_dir: Path, *, template: Path | None = None, dry_run: bool = False,
+           progress: Callable[[str], None] = lambda _msg: None) -> UpdateResult:
+    workspace = Workspace.open(workspace_dir)
+    answers = read_answers(workspace, name)
+    old_ref = str(answers.get("_commit") or "")
+    template = (template or BLUEPRINT_ROOT).resolve()
+    plan = PortPlan.from_answers({k: v for k, v in answers.items() if not k.startswith("_")})
+    plan.config_layout = workspace.config_layout
+    if not old_ref:
+        raise WorkspaceError(f"{answers_relpath(name)} records no blueprint version (_commit)",
+                             "regenerate with `tao-scaffold generate --allow-dirty`")
+    workspace.ensure_clean(REPOS)
+
+    with Staging(workspace.root) as staging:
+        progress(f"render: {name} as blueprint {old_ref} (what it was generated from)")
+        try:
+            old = _render_formatted(plan, staging.root / "old", template, old_ref)
+        except ScaffoldError as exc:
+            raise ScaffoldError(f"cannot render blueprint version {old_ref} from {template}: {exc}",
+                                "pass --template with the tao-scaffold checkout the port was generated from") from exc
+        progress("render: current blueprint")
+        new = _render_formatted(plan, staging.root / "new", template, None)
+        new_answers = yaml.safe_load(new[answers_relpath(name)])
+        result = UpdateResult(name, old_ref, str(new_answers.get("_commit")), dry_run=dry_run)
+
+        progress("merge: three-way, file by file")
+        staging.tree.mkdir(parents=True)
+        deleted = []
+        for rel in sorted(set(old) | set(new)):
+            target = workspace.root / rel
+            current = target.read_bytes() if target.is_file() else None
+            if rel not in new:  # the blueprint dropped this file
+                if current is not None and current == old[rel]:
+                    deleted.append(rel)
+                elif current is not None:
+                    result.conflicts.append(f"{rel} (removed from the blueprint but edited here; left in place)")
+                continue
+            if current is None or rel == answers_relpath(name):
+                merged, conflict = new[rel], False
+            else:
+                merged, conflict = _merge(current, old.get(rel, b""), new[rel], rel)
+                if conflict:
+                    result.conflicts.append(rel)
+                elif merged != new[rel] and current != old.get(rel):
+                    result.merged.append(rel)
+            out = staging.tree / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(merged)
+
+        for repo, package in ENTRYPOINT_REPOS:  # re-assert the registry entries (idempotent)
+            rel = f"{repo}/setup.py"
+            source = (workspace.root / rel).read_text(encoding="utf-8")
+            (staging.tree / rel).write_text(
+                add_console_script(source, name, console_script(package, name), filename=rel), encoding="utf-8"
+            )
+
+        result.changes = staging.changes() + [FileChange(rel, "deleted") for rel in deleted]
+        if not dry_run:
+            staging.check_writable(result.changes)
+            staging.commit(result.changes)
+        return result
