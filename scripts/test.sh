@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Run the whole test suite on a fresh machine: builds the environment, starts dockerd, builds the
+# local test image, then pytest. Extra arguments go to pytest (e.g. scripts/test.sh -k generate).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+scripts/bootstrap-env.sh
+if [[ -x scripts/dockerd.sh ]]; then
+  scripts/dockerd.sh start
+  trap 'scripts/dockerd.sh stop' EXIT
+  scripts/build-test-image.sh
+fi
+.venv/bin/python -m pytest -p no:cacheprovider "$@"
