@@ -7,10 +7,12 @@ environment need.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 TAO_DISTRIBUTIONS = {
     "tao-core": "nvidia-tao-core",
@@ -23,7 +25,9 @@ _SKIPPED_SUFFIXES = (".so", ".pyd", ".dll")
 
 
 def default_cache() -> Path:
-    return Path.home() / ".cache" / "tao-scaffold" / "wheels"
+    """``$TAO_SCAFFOLD_WHEEL_CACHE`` (as in scripts/bootstrap-env.sh), else ``~/.cache/tao-scaffold/wheels``."""
+    override = os.environ.get("TAO_SCAFFOLD_WHEEL_CACHE")
+    return Path(override).expanduser() if override else Path.home() / ".cache" / "tao-scaffold" / "wheels"
 
 
 def find_wheel(cache: Path, distribution: str, version: str) -> Path | None:
@@ -41,12 +45,24 @@ def download_wheel(distribution: str, version: str, cache: Path | None = None) -
         return wheel
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache)]
     cmd += _PLATFORM_WHEELS.get(distribution, []) + [f"{distribution}=={version}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wheel = find_wheel(cache, distribution, version)
     if proc.returncode or not wheel:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"pip could not download {distribution}=={version}: {last}")
+        lines = proc.stderr.strip().splitlines() or ["no output"]
+        # pip's most useful line names the versions that do exist; prefer it over the last line.
+        reason = next((line for line in lines if "from versions:" in line), lines[-1])
+        reason = reason.removeprefix("ERROR: ").strip()
+        raise RuntimeError(f"pip could not download {distribution}=={version}: {reason}")
     return wheel
+
+
+def wheel_sha256(wheel: Path) -> str:
+    """Hex sha256 of the wheel file (the hash PyPI publishes)."""
+    digest = hashlib.sha256()
+    with open(wheel, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def wheel_members(wheel: Path) -> list[zipfile.ZipInfo]:
@@ -61,19 +77,68 @@ def wheel_members(wheel: Path) -> list[zipfile.ZipInfo]:
         ]
 
 
+def skipped_members(wheel: Path) -> list[str]:
+    """Names of the compiled extension modules that :func:`extract_pure_python` leaves out."""
+    with zipfile.ZipFile(wheel) as zf:
+        return [n for n in zf.namelist() if ".dist-info/" not in n and n.endswith(_SKIPPED_SUFFIXES)]
+
+
 def extract_pure_python(wheel: Path, dest: Path) -> int:
-    """Unpack the wheel's package files into ``dest``; returns the number of files written."""
+    """Unpack the wheel's package files into ``dest``; returns the number of files written.
+
+    Modes are set from the wheel, not the umask (0o755 if the wheel marks a file executable, else
+    0o644), so two extractions of one wheel are byte- and mode-identical. Member names that would
+    escape ``dest`` (absolute, ``..``) are refused.
+    """
     members = wheel_members(wheel)
     with zipfile.ZipFile(wheel) as zf:
         for info in members:
-            zf.extract(info, dest)
+            path = dest.joinpath(*safe_member_parts(wheel, info))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with zf.open(info) as src, open(path, "wb") as out:
+                while block := src.read(1 << 20):
+                    out.write(block)
+            os.chmod(path, 0o755 if is_executable(info) else 0o644)
     return len(members)
+
+
+def safe_member_parts(wheel: Path, info: zipfile.ZipInfo) -> tuple[str, ...]:
+    """Path components of a wheel member; ``ValueError`` for names that would escape the target."""
+    parts = PurePosixPath(info.filename).parts
+    if (
+        not parts
+        or info.filename.startswith("/")
+        or ".." in parts
+        or "\\" in info.filename
+        or ".git" in parts
+    ):
+        raise ValueError(f"{wheel.name}: unsafe member name {info.filename!r}")
+    return parts
+
+
+def is_executable(info: zipfile.ZipInfo) -> bool:
+    """Whether the wheel marks the member executable (any x bit in its Unix mode)."""
+    return bool((info.external_attr >> 16) & 0o111)
+
+
+def wheel_metadata(wheel: Path) -> dict[str, str]:
+    """Single-valued fields of the wheel's METADATA (Name, Version, Summary, License, Requires-Python...)."""
+    from email.parser import HeaderParser
+
+    with zipfile.ZipFile(wheel) as zf:
+        name = next((n for n in zf.namelist() if n.endswith(".dist-info/METADATA")), None)
+        if name is None:
+            return {}
+        message = HeaderParser().parsestr(zf.read(name).decode("utf-8", "replace"))
+    return {key: str(value) for key, value in message.items()}
 
 
 def console_scripts(wheel: Path) -> list[str]:
     """``name = module:func`` lines of the wheel's console_scripts group, in file order."""
     with zipfile.ZipFile(wheel) as zf:
-        name = next(n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt"))
+        name = next((n for n in zf.namelist() if n.endswith(".dist-info/entry_points.txt")), None)
+        if name is None:
+            return []
         text = zf.read(name).decode()
     scripts, in_group = [], False
     for line in text.splitlines():

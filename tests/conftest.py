@@ -1,0 +1,79 @@
+"""Shared fixtures: a real TAO 7.3.0 workspace materialised from the cached PyPI wheels.
+
+``tao_workspace_template`` (session) builds one workspace per machine with ``init_from_pypi`` under
+``$TAO_SCAFFOLD_TEST_CACHE`` (default ``~/.cache/tao-scaffold``) as ``test-workspace-7.3.0``, and
+rebuilds it only when it is missing, broken, dirty, or was made by a different version of the code
+that builds it. Treat it as read-only. ``tao_workspace`` (function) is a private copy of it in
+``tmp_path``: use that one in any test that writes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+TAO_TEST_VERSION = "7.3.0"
+
+
+def _test_cache() -> Path:
+    override = os.environ.get("TAO_SCAFFOLD_TEST_CACHE")
+    return Path(override).expanduser() if override else Path.home() / ".cache" / "tao-scaffold"
+
+
+def _builder_fingerprint() -> str:
+    """Hash of the code that builds the workspace: a change to it rebuilds the cached template."""
+    from scaffolder import tao_wheels, workspace_init
+
+    digest = hashlib.sha256(TAO_TEST_VERSION.encode())
+    for module in (tao_wheels, workspace_init):
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _usable(path: Path) -> bool:
+    from scaffolder.errors import ScaffoldError
+    from scaffolder.workspace import REPO_NAMES, Workspace
+
+    try:
+        ws = Workspace.open(path)
+        return not any(ws.dirty_paths(name) for name in REPO_NAMES)
+    except ScaffoldError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def tao_workspace_template() -> Path:
+    """A TAO 7.3.0 workspace (tao-core, tao-pytorch, tao-deploy; one commit each), shared and read-only."""
+    from scaffolder.workspace_init import init_from_pypi
+
+    cache = _test_cache()
+    cache.mkdir(parents=True, exist_ok=True)
+    template = cache / f"test-workspace-{TAO_TEST_VERSION}"
+    stamp = cache / f"test-workspace-{TAO_TEST_VERSION}.stamp"
+    fingerprint = _builder_fingerprint()
+    # Several test sessions (and engineers) share the cache: build under an exclusive lock.
+    with open(cache / f"test-workspace-{TAO_TEST_VERSION}.lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fresh = stamp.is_file() and stamp.read_text().strip() == fingerprint
+        if not (fresh and _usable(template)):
+            if template.exists() or template.is_symlink():
+                stale = cache / f".{template.name}.stale-{os.getpid()}"
+                os.rename(template, stale)
+                shutil.rmtree(stale, ignore_errors=True)
+            stamp.unlink(missing_ok=True)
+            init_from_pypi(template, TAO_TEST_VERSION)
+            stamp.write_text(fingerprint + "\n")
+    return template
+
+
+@pytest.fixture
+def tao_workspace(tao_workspace_template: Path, tmp_path: Path) -> Path:
+    """A private, writable copy of the TAO 7.3.0 workspace template (its root folder)."""
+    dest = tmp_path / "tao-workspace"
+    shutil.copytree(tao_workspace_template, dest, symlinks=True)
+    return dest
