@@ -91,7 +91,7 @@ install_packages() {
 
 launch() {
   local driver="$1"
-  : >"$LOG"
+  printf "\n==== dockerd.sh start %s (driver %s)\n" "$(date -u +%FT%TZ)" "$driver" >>"$LOG"
   say "starting dockerd (storage driver $driver, log $LOG)"
   # setsid: own session, so the daemon outlives this shell and a Ctrl-C in the caller's terminal.
   setsid dockerd \
