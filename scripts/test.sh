@@ -6,8 +6,11 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 scripts/bootstrap-env.sh
 if [[ -x scripts/dockerd.sh ]]; then
-  scripts/dockerd.sh start
-  trap 'scripts/dockerd.sh stop' EXIT
+  # Stop dockerd afterwards only if this run started it (someone else's daemon stays up).
+  if ! scripts/dockerd.sh status >/dev/null 2>&1; then
+    scripts/dockerd.sh start
+    trap 'scripts/dockerd.sh stop' EXIT
+  fi
   scripts/build-test-image.sh
 fi
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
