@@ -172,7 +172,7 @@ def _materialise(repo_dir: Path, wheel: Path, version: str, say: Callable[[str],
         ".gitignore": _GITIGNORE,
     }
     extra = f" (skipping {len(skipped)} compiled .so files)" if skipped else ""
-    say(f"{repo}: extracting {len(members)} files from {wheel.name}{extra}")
+    say(f"{repo}: extracting and committing {len(members)} files from {wheel.name}{extra}")
     message = (
         f"{distribution} {version} from the PyPI wheel\n\nwheel: {wheel.name}\nsha256: {sha256}\n"
         f"files: {len(members)} package files (compiled extensions skipped: {len(skipped)})\n"

@@ -77,3 +77,29 @@ def tao_workspace(tao_workspace_template: Path, tmp_path: Path) -> Path:
     dest = tmp_path / "tao-workspace"
     shutil.copytree(tao_workspace_template, dest, symlinks=True)
     return dest
+
+
+@pytest.fixture
+def partial_tao_workspace(tao_workspace_template: Path, tmp_path: Path):
+    """Factory for cheap workspace variants: ``make(copy=(...), missing=(...))`` -> root Path.
+
+    Repositories named in ``copy`` are private copies (write to those only), those in ``missing`` are
+    absent, and the rest are symlinks to the shared template (read-only!). Each call makes a new root.
+    """
+    from scaffolder.workspace import REPO_NAMES
+
+    count = 0
+
+    def make(copy: tuple[str, ...] = (), missing: tuple[str, ...] = ()) -> Path:
+        nonlocal count
+        count += 1
+        root = tmp_path / f"partial-workspace-{count}"
+        root.mkdir()
+        for name in REPO_NAMES:
+            if name in copy:
+                shutil.copytree(tao_workspace_template / name, root / name, symlinks=True)
+            elif name not in missing:
+                (root / name).symlink_to(tao_workspace_template / name, target_is_directory=True)
+        return root
+
+    return make

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -71,18 +70,18 @@ def test_good_workspace(tao_workspace: Path):
     assert "vendored" in checks["workspace layout"].detail and "7.3.0" in checks["workspace layout"].detail
 
 
-def test_workspace_missing_repo(tao_workspace: Path):
-    shutil.rmtree(tao_workspace / "tao-pytorch")
-    checks = workspace_checks(tao_workspace)
+def test_workspace_missing_repo(partial_tao_workspace):
+    checks = workspace_checks(partial_tao_workspace(missing=("tao-pytorch",)))
     assert list(checks) == ["workspace"]
     assert not checks["workspace"].ok and checks["workspace"].required
     assert "tao-pytorch" in checks["workspace"].detail
     assert "--from-pypi 7.3.0" in checks["workspace"].fix
 
 
-def test_workspace_dirty(tao_workspace: Path):
-    (tao_workspace / "tao-deploy" / "setup.py").write_text("# edited\n")
-    checks = workspace_checks(tao_workspace)
+def test_workspace_dirty(partial_tao_workspace):
+    root = partial_tao_workspace(copy=("tao-deploy",))
+    (root / "tao-deploy" / "setup.py").write_text("# edited\n")
+    checks = workspace_checks(root)
     assert checks["workspace"].ok and checks["workspace layout"].ok
     assert not checks["workspace clean"].ok
     assert "tao-deploy: 1 changed (setup.py)" in checks["workspace clean"].detail

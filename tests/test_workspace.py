@@ -122,7 +122,7 @@ def test_init_is_reproducible_and_fast(tao_workspace_template: Path, tmp_path: P
     assert ws.root == dest
     assert heads(dest) == heads(tao_workspace_template)
     assert any(m.startswith("using cached wheel") or m.startswith("downloading") for m in messages)
-    assert any("extracting 1650 files" in m and "skipping 12" in m for m in messages)
+    assert any("extracting and committing 1650 files" in m and "skipping 12" in m for m in messages)
     assert any("checking out" in m for m in messages)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gitconfig", "ws"], "no staging folder left"
 
@@ -201,34 +201,34 @@ def test_open_missing_root(tmp_path: Path):
     assert "--from-pypi 7.3.0" in str(err.value)
 
 
-def test_open_missing_repo(tao_workspace: Path):
-    shutil.rmtree(tao_workspace / "tao-deploy")
+def test_open_missing_repo(partial_tao_workspace):
+    root = partial_tao_workspace(missing=("tao-deploy",))
     with pytest.raises(WorkspaceError) as err:
-        Workspace.open(tao_workspace)
+        Workspace.open(root)
     message = str(err.value)
     assert "\n" not in message
     assert "no tao-deploy repository" in message
     assert "git clone https://github.com/NVIDIA-TAO/tao-deploy.git" in message
     assert "tao-scaffold workspace init DIR --from-pypi 7.3.0" in message
-    shutil.rmtree(tao_workspace / "tao-core")
     with pytest.raises(WorkspaceError, match="no tao-core and tao-deploy repositories"):
-        Workspace.open(tao_workspace)
+        Workspace.open(partial_tao_workspace(missing=("tao-core", "tao-deploy")))
 
 
-def test_open_repo_that_is_not_git(tao_workspace: Path):
-    shutil.rmtree(tao_workspace / "tao-core" / ".git")
+def test_open_repo_that_is_not_git(partial_tao_workspace):
+    root = partial_tao_workspace(copy=("tao-core",))
+    shutil.rmtree(root / "tao-core" / ".git")
     with pytest.raises(WorkspaceError, match=r"tao-core is not a git repository \(not a git repository"):
-        Workspace.open(tao_workspace)
+        Workspace.open(root)
     # a plain folder inside some other repository is not a clone either
-    git(tao_workspace, "init", "-q")
+    git(root, "init", "-q")
     with pytest.raises(WorkspaceError, match="plain folder inside the git repository"):
-        Workspace.open(tao_workspace)
+        Workspace.open(root)
 
 
 # --- state -----------------------------------------------------------------------------------------------
 
 
-def test_dirty_paths_and_ensure_clean(tao_workspace: Path):
+def test_dirty_paths_and_ensure_clean(tao_workspace: Path, tao_workspace_template: Path):
     ws = Workspace.open(tao_workspace)
     assert all(ws.dirty_paths(name) == [] for name in REPO_NAMES)
     ws.ensure_clean()
@@ -244,27 +244,30 @@ def test_dirty_paths_and_ensure_clean(tao_workspace: Path):
     assert "tao-deploy has uncommitted changes" in message and "tao-core" not in message
     assert message.endswith("commit or stash, or pass --allow-dirty") and "\n" not in message
     ws.ensure_clean(["tao-core"])  # only the repositories asked about
+    # tao_workspace is a private copy: the shared template is untouched
+    Workspace.open(tao_workspace_template).ensure_clean()
 
 
-def test_ensure_clean_lists_first_paths_only(tao_workspace: Path):
-    ws = Workspace.open(tao_workspace)
+def test_ensure_clean_lists_first_paths_only(partial_tao_workspace):
+    root = partial_tao_workspace(copy=("tao-core",))
     for i in range(5):
-        (tao_workspace / "tao-core" / f"new{i}.txt").write_text("x")
+        (root / "tao-core" / f"new{i}.txt").write_text("x")
     with pytest.raises(WorkspaceError, match=r"new0.txt, new1.txt, new2.txt \(\+2 more\)"):
-        ws.ensure_clean()
+        Workspace.open(root).ensure_clean()
 
 
-def test_ensure_writable(tao_workspace: Path):
-    ws = Workspace.open(tao_workspace)
-    ws.ensure_writable()
-    target = ws.package("tao-pytorch")
+def test_ensure_writable(partial_tao_workspace):
+    ws = Workspace.open(partial_tao_workspace(copy=("tao-core",)))
+    ws.ensure_writable(["tao-core"])
+    target = ws.package("tao-core")
     # chattr +i stops even root from creating files there (a permission bit would not).
     if subprocess.run(["chattr", "+i", str(target)], capture_output=True, check=False).returncode:
         pytest.skip("chattr +i is not available here")
     try:
-        with pytest.raises(WorkspaceError, match=r"cannot write to .*nvidia_tao_pytorch"):
-            ws.ensure_writable()
-        ws.ensure_writable(["tao-core", "tao-deploy"])
+        with pytest.raises(
+            WorkspaceError, match=r"cannot write to .*nvidia_tao_core: Operation not permitted"
+        ):
+            ws.ensure_writable(["tao-core"])
     finally:
         subprocess.run(["chattr", "-i", str(target)], check=True)
 
