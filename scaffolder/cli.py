@@ -39,6 +39,16 @@ def default_name(model: str) -> str:
     return name if name[:1].isalpha() else f"hf_{name}"
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 # -- commands ----------------------------------------------------------------------------------------
 
 def cmd_inspect(args, progress: Progress) -> int:
@@ -68,7 +78,7 @@ def _plan_for(args, progress: Progress):
         if args.name and args.name != plan.name:
             plan = PortPlan.from_answers({**plan.answers(), "name": args.name, "class_name": ""})
         return plan
-    from scaffolder.hf_inspect import inspect_model
+    from scaffolder.hf_inspect import inspect_model, read_safetensors_schema
     from scaffolder.naming import validate_name
     from scaffolder.planner import make_plan
 
@@ -76,6 +86,10 @@ def _plan_for(args, progress: Progress):
     progress(f"inspect: {args.model}")
     info = inspect_model(args.model, revision=args.revision, cache_dir=args.cache_dir,
                          offline=args.offline or None, include_weights_schema=False)
+    # The plan needs no weight schema (building it on the meta device is slow), but a corrupt weights file
+    # must still be refused here, as `inspect` does: a safetensors header is cheap to read (no tensor data).
+    for weights in sorted(info.local_dir.glob("*.safetensors")):
+        read_safetensors_schema(weights)
     progress(f"plan: {info.model_type} -> classification port {args.name}")
     return make_plan(info, args.name, task=args.task, num_classes=args.num_classes)
 
@@ -124,7 +138,7 @@ def cmd_doctor(args, progress: Progress) -> int:
 
     checks = run_checks(Path(args.workspace) if args.workspace else None)
     print(format_checks(checks))
-    return 0 if all(c.ok for c in checks) else 1
+    return 0 if all(c.ok or not c.required for c in checks) else 1
 
 
 # -- parser ------------------------------------------------------------------------------------------
@@ -135,8 +149,19 @@ def _add_model_source(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--offline", action="store_true", help="never contact the hub (like HF_HUB_OFFLINE=1)")
 
 
+class _ArgumentParser(argparse.ArgumentParser):
+    """argparse with tao-scaffold's error format: ``tao-scaffold: error: ...``, one line on stderr, exit 2.
+
+    Sub-command parsers inherit it (``add_subparsers`` creates parsers of the parent's class).
+    """
+
+    def error(self, message: str):
+        message = " ".join(message.split())
+        self.exit(2, f"tao-scaffold: error: {message} -- see `{self.prog} --help`\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _ArgumentParser(
         prog="tao-scaffold", description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"tao-scaffold {__version__}")
@@ -148,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help="hub id (google/vit-base-patch16-224) or local folder")
     p.add_argument("--task", help="TAO task blueprint (default: from the model's pipeline tag)")
     p.add_argument("--name", help="port name, snake_case (default: from MODEL)")
-    p.add_argument("--num-classes", type=int, help="classes of the TAO model (default: the HF label count)")
+    p.add_argument("--num-classes", type=_positive_int, help="classes of the TAO model (default: the HF label count)")
     p.add_argument("--out", metavar="port.yml", help="write the plan here (a Copier data file)")
     _add_model_source(p)
     p.set_defaults(func=cmd_inspect)
@@ -160,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="port name, snake_case (e.g. vit_imagenet100)")
     p.add_argument("--workspace", required=True, metavar="DIR", help="folder with tao-core, tao-pytorch, tao-deploy")
     p.add_argument("--task", help="TAO task blueprint (default: from the model's pipeline tag)")
-    p.add_argument("--num-classes", type=int, help="classes of the TAO model (default: the HF label count)")
+    p.add_argument("--num-classes", type=_positive_int, help="classes of the TAO model (default: the HF label count)")
     p.add_argument("--dry-run", action="store_true", help="list the files and registry edits; write nothing")
     p.add_argument("--allow-dirty", action="store_true", help="write even if a target repo has uncommitted changes")
     p.add_argument("--template", metavar="PATH", help="tao-scaffold checkout whose blueprints to use (default: this one)")

@@ -28,6 +28,7 @@ from scaffolder import catalog
 from scaffolder.errors import ModelSourceError, UnsupportedModelError
 
 CONFIG_NAME = "config.json"
+HF_TABLES = Path(__file__).resolve().parent / "data" / "hf_tables.json"
 PREPROCESSOR_NAME = "preprocessor_config.json"
 SAFETENSORS_SINGLE = "model.safetensors"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
@@ -209,7 +210,8 @@ def inspect_model(
     if (local_dir / PREPROCESSOR_NAME).is_file():
         preprocessor = _read_json(local_dir / PREPROCESSOR_NAME)
     family = catalog.family_for(model_type)
-    config_obj = _config_object(local_dir, model_type)
+    # transformers' config object (derived widths, validation) costs a torch import: only the full inspect.
+    config_obj = _config_object(local_dir, model_type) if include_weights_schema else None
 
     height, width = _input_size(preprocessor, config, family, notes)
     mean, std = _mean_std(preprocessor, family, notes)
@@ -518,17 +520,19 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 @functools.cache
+def _snapshot() -> dict[str, Any]:
+    """transformers' auto-mapping name tables, snapshotted by scripts/regen_hf_tables.py (importing
+    transformers costs seconds; a test keeps the snapshot equal to the pinned version's tables)."""
+    return json.loads(HF_TABLES.read_text(encoding="utf-8"))
+
+
+@functools.cache
 def _tables() -> tuple[tuple[frozenset[str], frozenset[str], str, bool], ...]:
     """(model_types, architecture names, pipeline tag, is_vision) per transformers auto-mapping name table."""
-    from transformers.models.auto import modeling_auto
-
-    out = []
-    for tables, is_vision in ((_VISION_TABLES, True), (_OTHER_TABLES, False)):
-        for table_name, tag in tables:
-            table: Mapping[str, Any] = getattr(modeling_auto, table_name, {})
-            archs = {n for names in table.values() for n in ((names,) if isinstance(names, str) else names)}
-            out.append((frozenset(table), frozenset(archs), tag, is_vision))
-    return tuple(out)
+    return tuple(
+        (frozenset(t["model_types"]), frozenset(t["architectures"]), t["tag"], t["vision"])
+        for t in _snapshot()["tables"]
+    )
 
 
 def vision_model_types() -> set[str]:
@@ -549,14 +553,14 @@ def pipeline_tag_for(model_type: str, architectures: list[str]) -> str:
 
 
 def _check_vision(model_type: str, architectures: list[str], source: str) -> str:
-    from transformers import __version__ as tf_version
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    tf_version = _snapshot()["transformers_version"]
+    config_model_types = set(_snapshot()["config_model_types"])
 
     tag = pipeline_tag_for(model_type, architectures)
     if model_type in vision_model_types() or catalog.family_for(model_type) is not None:
         return tag
     ported = ", ".join(catalog.known_model_types())
-    if model_type not in CONFIG_MAPPING_NAMES:
+    if model_type not in config_model_types:
         raise UnsupportedModelError(
             f"model_type {model_type!r} of {source} is unknown to transformers {tf_version}",
             f"tao-scaffold ports transformers vision models (catalog: {ported}); remote-code models are not supported",
@@ -696,10 +700,17 @@ def _hidden_size(config: Mapping[str, Any], config_obj: Any) -> int | None:
         getattr(config_obj, "hidden_size", None),
         (config.get("hidden_sizes") or [None])[-1] if isinstance(config.get("hidden_sizes"), list) else None,
         config.get("hidden_dim"),
+        _hierarchical_width(config),
     ):
         if _int(candidate):
             return int(candidate)
     return None
+
+
+def _hierarchical_width(config: Mapping[str, Any]) -> int | None:
+    """Swin/Hiera-style stage widths double per stage: embed_dim * 2**(stages-1) (what transformers derives)."""
+    depths, embed = config.get("depths"), _int(config.get("embed_dim"))
+    return embed * 2 ** (len(depths) - 1) if embed and isinstance(depths, list) and depths else None
 
 
 # -- weight schema --------------------------------------------------------------------------------------------
