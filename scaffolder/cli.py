@@ -52,6 +52,7 @@ def _positive_int(text: str) -> int:
 # -- commands ----------------------------------------------------------------------------------------
 
 def cmd_inspect(args, progress: Progress) -> int:
+    from scaffolder.convert.port_mapping import attach_to_plan
     from scaffolder.hf_inspect import inspect_model
     from scaffolder.planner import make_plan
 
@@ -59,11 +60,15 @@ def cmd_inspect(args, progress: Progress) -> int:
     info = inspect_model(args.model, revision=args.revision, cache_dir=args.cache_dir, offline=args.offline or None)
     print("\n".join(info.summary_lines()))
     plan = make_plan(info, args.name or default_name(args.model), task=args.task, num_classes=args.num_classes)
+    if not args.no_weights:
+        attach_to_plan(plan, info.config, progress)
     print(f"  TAO backbone:   {plan.backbone} ({plan.backbone_strategy}: {plan.strategy_reason})")
     print(f"  head width:     {plan.head_in_channels}")
     print(f"  task / classes: {plan.task} / {plan.num_classes}")
     for note in plan.export_notes:
         print(f"  export note:    {note}")
+    for note in plan.mapping_notes:
+        print(f"  weights:        {note}")
     if args.out:
         plan.write(Path(args.out))
         print(f"plan written to {args.out}")
@@ -91,7 +96,12 @@ def _plan_for(args, progress: Progress):
     for weights in sorted(info.local_dir.glob("*.safetensors")):
         read_safetensors_schema(weights)
     progress(f"plan: {info.model_type} -> classification port {args.name}")
-    return make_plan(info, args.name, task=args.task, num_classes=args.num_classes)
+    plan = make_plan(info, args.name, task=args.task, num_classes=args.num_classes)
+    if not args.no_weights:
+        from scaffolder.convert.port_mapping import attach_to_plan
+
+        attach_to_plan(plan, info.config, progress)
+    return plan
 
 
 def cmd_generate(args, progress: Progress) -> int:
@@ -144,6 +154,8 @@ def cmd_doctor(args, progress: Progress) -> int:
 # -- parser ------------------------------------------------------------------------------------------
 
 def _add_model_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-weights", action="store_true",
+                        help="skip deriving the HF->TAO weight mapping (no torch needed; converter left empty)")
     parser.add_argument("--revision", help="hub revision (branch, tag or commit) of a hub model")
     parser.add_argument("--cache-dir", help="huggingface_hub cache folder (default: HF_HOME's)")
     parser.add_argument("--offline", action="store_true", help="never contact the hub (like HF_HUB_OFFLINE=1)")

@@ -57,6 +57,11 @@ class PortPlan:
     output_names: list[str] = field(default_factory=lambda: ["output"])
     opset_version: int = 17
     export_notes: list[str] = field(default_factory=list)
+    # HF -> TAO weights (scaffolder.convert.port_mapping): the mapping table as Python source, HF's norm eps
+    # per TAO module where TAO's default differs, and what the derivation noted (e.g. head not converted)
+    weight_mapping: str = ""
+    norm_eps: dict[str, float] = field(default_factory=dict)
+    mapping_notes: list[str] = field(default_factory=list)
     # workspace layout: "vendored" (7.x: config copies in tao-pytorch/tao-deploy) or "core" (6.x)
     config_layout: str = "vendored"
     tao_version: str = "7.3.0"

@@ -8,31 +8,20 @@
 Torch is imported by these modules; import them lazily from CLI code paths that must stay light.
 """
 
-from scaffolder.convert.checkpoint import (
-    ConversionReport,
-    WeightConversionError,
-    convert_checkpoint,
-    save_tao_checkpoint,
-)
-from scaffolder.convert.engine import HeadSkip, MappingEntry, WeightMapping, derive_mapping, schema_of
-from scaffolder.convert.parity import ParityError, ParityResult, build_tao_model, check_parity
-from scaffolder.convert.runtime import apply_mapping, load_hf_state_dict, tao_checkpoint
+import importlib
 
-__all__ = [
-    "ConversionReport",
-    "HeadSkip",
-    "MappingEntry",
-    "ParityError",
-    "ParityResult",
-    "WeightConversionError",
-    "WeightMapping",
-    "apply_mapping",
-    "build_tao_model",
-    "check_parity",
-    "convert_checkpoint",
-    "derive_mapping",
-    "load_hf_state_dict",
-    "save_tao_checkpoint",
-    "schema_of",
-    "tao_checkpoint",
-]
+# Lazy (PEP 562): importing the package must not import torch -- the CLI registers its command from here.
+_EXPORTS = {
+    "checkpoint": ("ConversionReport", "WeightConversionError", "convert_checkpoint", "save_tao_checkpoint"),
+    "engine": ("HeadSkip", "MappingEntry", "WeightMapping", "derive_mapping", "schema_of"),
+    "parity": ("ParityError", "ParityResult", "build_tao_model", "check_parity"),
+    "runtime": ("apply_mapping", "load_hf_state_dict", "tao_checkpoint"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name):
+    if name in _MODULE_OF:
+        return getattr(importlib.import_module(f"scaffolder.convert.{_MODULE_OF[name]}"), name)
+    raise AttributeError(f"module 'scaffolder.convert' has no attribute {name!r}")

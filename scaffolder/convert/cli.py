@@ -1,0 +1,67 @@
+"""`tao-scaffold convert-weights`: HF checkpoint -> a file `model.backbone.pretrained_backbone_path` loads.
+
+Kept import-light: torch, transformers and TAO load only when the command runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from scaffolder.errors import ScaffoldError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "convert-weights",
+        help="convert HF weights into a TAO checkpoint for a generated port",
+        description="Map every TAO parameter of the port's backbone to exactly one HF tensor (the mapping is "
+        "derived from both state dicts with the catalog's rules), fail listing missing/unexpected keys, and "
+        "write a checkpoint for model.backbone.pretrained_backbone_path.",
+    )
+    p.add_argument("--name", required=True, help="port name")
+    p.add_argument("--workspace", required=True, metavar="DIR")
+    p.add_argument("--hf-weights", required=True, metavar="PATH_OR_ID",
+                   help="safetensors/bin file, model folder, or hub id (uses the HF cache; honours HF_HUB_OFFLINE)")
+    p.add_argument("--out", required=True, metavar="ckpt.pth", help="checkpoint to write")
+    p.add_argument("--num-classes", type=int, help="TAO head size (default: the port's dataset.num_classes)")
+    p.set_defaults(func=run)
+
+
+def _weights_path(source: str) -> Path:
+    path = Path(source).expanduser()
+    if path.exists():
+        return path
+    from scaffolder.hf_inspect import inspect_model  # hub id: resolve through huggingface_hub
+
+    info = inspect_model(source)
+    if not info.weight_files:
+        raise ScaffoldError(f"{source} has no safetensors weights in the local HF cache",
+                            "download them once (huggingface-cli download) or pass a local file/folder")
+    return info.local_dir
+
+
+def run(args, progress) -> int:
+    from scaffolder.update import read_answers
+    from scaffolder.workspace import Workspace
+
+    workspace = Workspace.open(Path(args.workspace))
+    answers = read_answers(workspace, args.name)
+    backbone, family = answers["backbone"], answers.get("family") or answers.get("model_type")
+    num_classes = args.num_classes or int(answers["num_classes"])
+    weights = _weights_path(args.hf_weights)
+
+    # The port's own backbone code (new backbones live in the workspace) wins over installed TAO.
+    for repo in ("tao-pytorch", "tao-core"):
+        sys.path.insert(0, str(workspace.repo(repo)))
+    progress(f"build: TAO backbone {backbone} ({num_classes} classes) for its state-dict schema")
+    from scaffolder.convert.checkpoint import convert_checkpoint, save_tao_checkpoint
+    from scaffolder.convert.parity import build_tao_model
+
+    tao_schema = {k: tuple(v.shape) for k, v in build_tao_model(backbone, num_classes).state_dict().items()}
+    progress(f"convert: {weights}")
+    state_dict, report = convert_checkpoint(weights, family, tao_schema, num_classes=num_classes)
+    save_tao_checkpoint(state_dict, Path(args.out))
+    print(report.text())
+    print(f"wrote {args.out}: set model.backbone.pretrained_backbone_path to it")
+    return 0

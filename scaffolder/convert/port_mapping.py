@@ -1,0 +1,115 @@
+"""The weight mapping of one port: derived from the HF model's and the TAO backbone's own state dicts.
+
+Both models are built on the meta device (shapes and module attributes, no memory, no weights), the
+catalog's key rules map one onto the other, and every TAO tensor must get exactly one source of the right
+shape. Norm eps is not a weight: where TAO's default differs from HF's, the port records HF's value per TAO
+module so the generated model reproduces HF numerics. Results are cached per (config, backbone, versions):
+deriving needs torch, transformers and TAO, which cost seconds to import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scaffolder import __version__
+from scaffolder.errors import ScaffoldError
+
+CACHE_VERSION = 1
+
+
+@dataclass
+class PortMapping:
+    rows: list  # [(tao_key, [hf_keys], [[op, arg], ...]), ...] -- JSON/YAML-safe form of WeightMapping.table()
+    norm_eps: dict[str, float] = field(default_factory=dict)  # TAO module -> HF eps where they differ
+    notes: list[str] = field(default_factory=list)
+    source: str = ""  # the rendered Python literal (comments + MAPPING = [...])
+
+
+def cache_dir() -> Path:
+    return Path.home() / ".cache" / "tao-scaffold" / "mappings"
+
+
+def _cache_key(config: dict, family: str, target: str, num_classes: int) -> str:
+    import importlib.metadata as md
+
+    versions = {d: _version(md, d) for d in ("transformers", "timm", "nvidia-tao-pytorch")}
+    blob = json.dumps([CACHE_VERSION, __version__, config, family, target, num_classes, versions], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _version(md, dist: str) -> str:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return "absent"
+
+
+def derive_for_port(config: dict, family: str, backbone: str, *, timm_name: str = "", num_classes: int,
+                    use_cache: bool = True) -> PortMapping:
+    """Mapping for a port whose TAO backbone is ``backbone`` (a generated one is its timm ``timm_name``)."""
+    target = f"timm:{timm_name}" if timm_name else backbone
+    key = _cache_key(config, family, target, num_classes)
+    cached = cache_dir() / f"{key}.json"
+    if use_cache and cached.is_file():
+        return PortMapping(**json.loads(cached.read_text()))
+    result = _derive(config, family, target, num_classes)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(result)))
+    tmp.replace(cached)
+    return result
+
+
+def _derive(config: dict, family: str, target: str, num_classes: int) -> PortMapping:
+    import torch
+    from transformers import AutoConfig, AutoModelForImageClassification
+
+    from scaffolder.convert.engine import derive_mapping
+    from scaffolder.convert.parity import _eps_mismatches, build_tao_model
+
+    hf_config = AutoConfig.for_model(**{k: v for k, v in config.items() if k not in ("transformers_version",)})
+    with torch.device("meta"):
+        hf = AutoModelForImageClassification.from_config(hf_config)
+        tao = build_tao_model(target, num_classes)
+    mapping = derive_mapping(hf.state_dict(), tao.state_dict(), family)
+    if not mapping.ok:
+        raise ScaffoldError(f"cannot map HF {family} weights onto TAO {target}: {mapping.problems()}",
+                            "the catalog's key rules for this family need an entry for these keys")
+    norm_eps = {tao_name: hf_eps for (_, hf_eps, _, _), pairs in _eps_mismatches(hf, tao, mapping).items()
+                for _, tao_name in pairs}
+    notes = []
+    if mapping.skipped_head:
+        notes.append(f"classifier head not converted: {mapping.skipped_head.reason}")
+    if norm_eps:
+        notes.append(f"{len(norm_eps)} norm layers take HF's eps ({', '.join(sorted({f'{e:g}' for e in norm_eps.values()}))})")
+    rows = [[tao_key, list(hf_keys), [list(op) for op in ops]] for tao_key, hf_keys, ops in mapping.table()]
+    return PortMapping(rows=rows, norm_eps=norm_eps, notes=notes, source=mapping.render("MAPPING"))
+
+
+def as_python(mapping_source: str) -> str:
+    """The rendered mapping, checked to be a plain Python literal assignment."""
+    import ast
+
+    tree = ast.parse(mapping_source)
+    assert all(isinstance(node, ast.Assign) for node in tree.body), "mapping source must be assignments only"
+    return mapping_source
+
+
+def attach_to_plan(plan, config: dict, progress=lambda _msg: None) -> None:
+    """Derive the port's weight mapping and store it in the plan (no-op for families without key rules)."""
+    from scaffolder.catalog import FAMILIES
+
+    family = next((f for f in FAMILIES if f.name == plan.family), None)
+    if family is None or family.key_rules is None:
+        plan.mapping_notes = [f"no HF weight-conversion rules for family {plan.family!r}; converter not derived"]
+        return
+    progress(f"map: HF {plan.family} weights -> TAO {plan.backbone} (derived from both state dicts)")
+    timm_name = plan.timm_name if plan.backbone_strategy == "timm_subclass" else ""
+    result = derive_for_port(config, family.name, plan.backbone, timm_name=timm_name, num_classes=plan.num_classes)
+    plan.weight_mapping = as_python(result.source)
+    plan.norm_eps = dict(result.norm_eps)
+    plan.mapping_notes = list(result.notes)
