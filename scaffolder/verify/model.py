@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+STATUSES = (PASSED, FAILED, SKIPPED)
 
 
 @dataclass
@@ -23,6 +24,14 @@ class CommandResult:
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
 
+    def describe(self) -> str:
+        """``exited 1 after 3.2s`` / ``timed out after 600s``: for failure reasons."""
+        if self.timed_out:
+            return f"timed out after {self.seconds:.0f}s"
+        if self.returncode is None:
+            return f"did not finish ({self.seconds:.0f}s)"
+        return f"exited {self.returncode} after {self.seconds:.1f}s"
+
 
 @dataclass
 class StageResult:
@@ -35,3 +44,15 @@ class StageResult:
     artifacts: dict[str, str] = field(default_factory=dict)
     command: str = ""  # exact shell command to rerun this stage by hand
     required: bool = True  # a required stage that is skipped makes verify exit non-zero
+    # -- added by verify's pipeline ---------------------------------------------------------------
+    messages: list[str] = field(default_factory=list)  # every violation / failing check, one per line
+    warnings: list[str] = field(default_factory=list)  # findings that do not fail the stage
+    rerun: str = ""  # the `tao-scaffold verify ... --stages NAME` line that reruns just this stage
+    cpu_seconds: float | None = None  # user+sys CPU time of the stage's child processes (local runner)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == PASSED
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,1 @@
+"""Probes: standalone scripts verify copies into its work dir and runs in the target environment."""

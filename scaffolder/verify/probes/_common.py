@@ -1,0 +1,108 @@
+"""Helpers shared by verify's probes.
+
+The probes run in the *target* environment (the given Python, or a TAO container), where tao-scaffold
+itself is not installed: they are copied into the work dir and run as ``python <probe>.py``, so they
+import only the standard library, numpy, TAO and TAO's dependencies. Each writes one JSON object to
+``--out`` (``ok``, ``messages`` and metrics) and exits 0 when it could decide, 1 when it crashed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import sys
+import traceback
+
+
+def load_object(ref):
+    """``package.module:Attribute`` -> the attribute."""
+    module, _, attr = ref.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.split(".") if attr else ():
+        obj = getattr(obj, part)
+    return obj
+
+
+def compose(config_class, spec_path, overrides=()):
+    """The spec as TAO's hydra_runner builds it: schema <- YAML <- ``key=value`` overrides."""
+    from omegaconf import OmegaConf
+
+    schema = OmegaConf.structured(load_object(config_class)())
+    cfg = OmegaConf.merge(schema, OmegaConf.load(spec_path))
+    if overrides:
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([o.lstrip("+") for o in overrides]))
+    return cfg
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def write_result(path, result):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(_clean(result), handle, indent=2)
+        handle.write("\n")
+
+
+def _clean(value):
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def compare(reference, candidate, top1=False):
+    """max_abs_diff, mean_abs_diff, cosine (flattened) and, with ``top1``, argmax agreement over the last axis."""
+    import numpy as np
+
+    a = np.asarray(reference, dtype=np.float64)
+    b = np.asarray(candidate, dtype=np.float64)
+    out = {"shape": list(a.shape), "candidate_shape": list(b.shape)}
+    if a.shape != b.shape:
+        out["shape_mismatch"] = True
+        return out
+    diff = np.abs(a - b)
+    out["max_abs_diff"] = float(diff.max()) if diff.size else 0.0
+    out["mean_abs_diff"] = float(diff.mean()) if diff.size else 0.0
+    fa, fb = a.reshape(len(a), -1) if a.ndim > 1 else a[None], b.reshape(len(b), -1) if b.ndim > 1 else b[None]
+    norms = np.linalg.norm(fa, axis=1) * np.linalg.norm(fb, axis=1)
+    cos = np.where(norms > 0, (fa * fb).sum(axis=1) / np.where(norms > 0, norms, 1), 1.0)
+    out["cosine_min"] = float(cos.min())
+    if top1 and a.ndim >= 2:
+        out["top1_agreement"] = float((a.argmax(axis=-1) == b.argmax(axis=-1)).mean())
+    return out
+
+
+def run(main):
+    """Run ``main(args) -> dict`` and write its result; a crash becomes ``ok: false`` with the traceback."""
+    import argparse  # noqa: F401  (probes build their own parser)
+
+    out = None
+    if "--out" in sys.argv:
+        out = sys.argv[sys.argv.index("--out") + 1]
+    try:
+        result = main()
+    except BaseException as exc:  # noqa: BLE001 - report anything, including SystemExit from TAO code
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        traceback.print_exc()
+        last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        where = f" ({last.filename}:{last.lineno})" if last else ""
+        result = {"ok": False, "crashed": True, "error": f"{type(exc).__name__}: {exc}{where}"}
+        if out:
+            write_result(out, result)
+        print(f"TAO-SCAFFOLD-PROBE {json.dumps(_clean(result))}")
+        sys.exit(1)
+    if out:
+        write_result(out, result)
+    print(f"TAO-SCAFFOLD-PROBE {json.dumps(_clean(result))}")
+    sys.exit(0)

@@ -1,0 +1,1 @@
+"""The CPU-forcing shim (sitecustomize.py) put on the PYTHONPATH of verify's child processes."""

@@ -1,0 +1,118 @@
+"""The per-task part of verify: what differs between classification, detection and segmentation.
+
+Everything else (runners, stage order, static checks, imports, L0, the TAO commands, ONNX parity, TRT
+checks, the report) is task-independent and lives in ``scaffolder.verify.stages``. A task blueprint adds
+one :class:`TaskSupport` subclass and registers it in ``scaffolder.verify.tasks.TASKS``; it provides:
+
+* the data: :meth:`synthetic_dataset` (a tiny dataset in the task's own on-disk format) and
+  :meth:`user_dataset` (a bounded view of ``--data``), both returning a :class:`Dataset`;
+* the hydra overrides that point TAO's commands at that data (:meth:`pytorch_overrides`,
+  :meth:`deploy_overrides`);
+* the spec keys the cross-phase rules compare (:attr:`mean_key`, :attr:`std_key`, :attr:`img_size_key`, ...)
+  plus any extra task rules (:meth:`extra_consistency`);
+* the deploy-preprocess probe (a script in ``scaffolder/verify/probes``) and its arguments;
+* the checks on TensorRT inference/evaluation outputs (:meth:`check_inference_outputs`,
+  :meth:`check_evaluate_outputs`);
+* the Python objects verify loads (Lightning module, data module, deploy loader, TRT inferencer).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:  # pragma: no cover
+    from scaffolder.verify.consistency_rules import Violation
+    from scaffolder.verify.port import Port
+
+PathMapper = Callable[[Path], str]  # host path -> path as the runner's commands see it
+_PLAIN = re.compile(r"[A-Za-z0-9_./+@:-]+")
+
+
+def hydra_value(value: str) -> str:
+    """A value for a hydra ``key=value`` override: quoted when it holds anything but path characters."""
+    value = str(value)
+    if _PLAIN.fullmatch(value):
+        return value
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass
+class Dataset:
+    root: Path
+    splits: dict[str, Path]  # train / val / test folders in the task's format
+    num_classes: int
+    verify_images: Path  # folder of images the preprocessing / parity checks use
+    synthetic: bool
+    description: str
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class TaskSupport:
+    """Base class: classification-style defaults a task overrides where its format differs."""
+
+    name = "base"
+    # Spec keys compared across phases (training spec vs deploy specs vs schema defaults vs plan).
+    mean_key = "dataset.augmentation.mean"
+    std_key = "dataset.augmentation.std"
+    img_size_key = "dataset.img_size"
+    num_classes_key = "dataset.num_classes"
+    backbone_key = "model.backbone.type"
+    head_in_channels_key = "model.head.in_channels"
+    # Names of the schema constants in the generated default_config.py that hold the defaults.
+    mean_constant = "IMAGE_MEAN"
+    std_constant = "IMAGE_STD"
+    # deploy-preprocess probe (a file in scaffolder/verify/probes/)
+    preprocess_probe = ""
+
+    # -- data --------------------------------------------------------------------------------------
+    def synthetic_dataset(self, port: Port, dest: Path, img_size: int) -> Dataset:
+        raise NotImplementedError
+
+    def user_dataset(self, port: Port, data: Path, dest: Path) -> Dataset:
+        raise NotImplementedError
+
+    # -- commands ----------------------------------------------------------------------------------
+    def pytorch_overrides(self, port: Port, data: Dataset, target: PathMapper) -> list[str]:
+        raise NotImplementedError
+
+    def deploy_overrides(self, port: Port, data: Dataset, target: PathMapper, subtask: str) -> list[str]:
+        raise NotImplementedError
+
+    # -- Python objects (module:attribute) ------------------------------------------------------------
+    def lightning_module(self, port: Port) -> str:
+        raise NotImplementedError
+
+    def data_module(self, port: Port) -> str:
+        raise NotImplementedError
+
+    def deploy_loader(self, port: Port) -> str:
+        raise NotImplementedError
+
+    def trt_inferencer(self, port: Port) -> str:
+        raise NotImplementedError
+
+    def config_class(self, port: Port, repo: str) -> str:
+        package = {"tao-pytorch": "nvidia_tao_pytorch", "tao-deploy": "nvidia_tao_deploy"}[repo]
+        return f"{package}.config.{port.name}.default_config:ExperimentConfig"
+
+    # -- checks --------------------------------------------------------------------------------------
+    def extra_consistency(self, port: Port, train: dict[str, Any], deploy: dict[str, dict[str, Any]]) -> list[Violation]:
+        return []
+
+    def preprocess_args(self, port: Port, data: Dataset, target: PathMapper) -> list[str]:
+        return []
+
+    def parity_top1(self) -> bool:
+        """Whether argmax over the first output's last axis is a meaningful prediction (classification)."""
+        return False
+
+    def check_inference_outputs(self, results_dir: Path, data: Dataset) -> tuple[list[str], dict[str, Any], dict[str, str]]:
+        """(problems, metrics, artifacts) for the output of the TensorRT `inference` command."""
+        return [], {}, {}
+
+    def check_evaluate_outputs(self, results_dir: Path, data: Dataset) -> tuple[list[str], dict[str, Any], dict[str, str]]:
+        """(problems, metrics, artifacts) for the output of the TensorRT `evaluate` command."""
+        return [], {}, {}

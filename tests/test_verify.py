@@ -1,0 +1,433 @@
+"""``tao-scaffold verify`` on a real TAO 7.3.0 workspace with the generated ViT-B port (no mocks).
+
+Expensive set-ups are shared per module: ``vit_port`` (one ``generate`` of the offline ViT-B example into a
+copy of the cached workspace) and ``full_run`` (one full local CPU verify of it: a few minutes on 2 cores).
+Tests that break the port do it on a private copy (``port_copy``), or -- for the two that need the full
+run's ONNX model -- on ``vit_port`` itself, restoring the file in ``finally``.
+
+The fast tests (consistency rules, runner, shim, progress, CLI errors) need no training and run in seconds
+once the port exists; the ones marked ``slow`` run TAO's commands.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parent.parent
+EXAMPLE = PROJECT / "examples" / "google-vit-base-patch16-224"
+NAME = "vit_imagenet100"
+STAGES = ["static", "consistency", "imports", "l0", "train", "export", "deploy-preprocess", "gen_trt_engine",
+          "trt_inference", "trt_evaluate", "trt_parity"]
+TRT_STAGES = STAGES[7:]
+CPU_STAGES = STAGES[:7]
+
+
+# -- helpers ---------------------------------------------------------------------------------------------
+def cli(*args: str, capsys=None) -> tuple[int, str, str]:
+    """``scaffolder.cli.main`` in this process (same code path as the console script)."""
+    from scaffolder.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr() if capsys is not None else ("", "")
+    return code, out, err
+
+
+def model_dir(tmp: Path) -> Path:
+    if (EXAMPLE / "config.json").is_file():
+        return EXAMPLE
+    from tests.model_factory import make_model_dir
+
+    return make_model_dir(tmp / "vit-base", "vit", full_size=True, weights=False)
+
+
+def stage(report: dict, name: str) -> dict:
+    return next(s for s in report["stages"] if s["name"] == name)
+
+
+def deploy_spec(ws: Path, subtask: str) -> Path:
+    return ws / "tao-deploy" / "nvidia_tao_deploy" / "cv" / NAME / "specs" / f"{subtask}.yaml"
+
+
+def train_spec(ws: Path) -> Path:
+    return ws / "tao-pytorch" / "nvidia_tao_pytorch" / "cv" / NAME / "experiment_specs" / "experiment_spec.yaml"
+
+
+def edit_yaml(path: Path, key: str, value) -> None:
+    data = yaml.safe_load(path.read_text())
+    node = data
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def violations(ws: Path, strict: bool = False):
+    from scaffolder.verify.consistency_rules import check_port
+    from scaffolder.verify.port import load_port
+    from scaffolder.verify.tasks import get_task
+
+    port = load_port(ws, NAME)
+    return check_port(port, get_task(port.task), strict=strict)
+
+
+def errors(ws: Path, strict: bool = False) -> list[str]:
+    return [str(v) for v in violations(ws, strict) if v.severity == "error"]
+
+
+# -- fixtures --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def vit_port(tao_workspace_template: Path, tmp_path_factory) -> Path:
+    """A workspace with the ViT-B classification port generated (read it; break only what you restore)."""
+    root = tmp_path_factory.mktemp("verify")
+    ws = root / "ws"
+    shutil.copytree(tao_workspace_template, ws, symlinks=True)
+    from scaffolder.cli import main
+
+    assert main(["-q", "generate", "--model", str(model_dir(root)), "--name", NAME, "--workspace", str(ws)]) == 0
+    return ws
+
+
+@pytest.fixture
+def port_copy(vit_port: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "ws"
+    shutil.copytree(vit_port, dest, symlinks=True, ignore=shutil.ignore_patterns(".tao-scaffold-verify"))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def full_run(vit_port: Path):
+    """One full local CPU verify of the port (all stages); returns (exit code, report, report dir, seconds)."""
+    report_dir = vit_port.parent / "report"
+    started = time.monotonic()
+    code, _, _ = cli("-q", "verify", "--workspace", vit_port, "--name", NAME, "--runner", "local", "--device", "cpu",
+                     "--report", report_dir)
+    report = json.loads((report_dir / "report.json").read_text())
+    return code, report, report_dir, time.monotonic() - started
+
+
+# -- the full CPU run ------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_full_cpu_verify_passes_with_trt_skipped(full_run):
+    code, report, report_dir, seconds = full_run
+    statuses = {s["name"]: s["status"] for s in report["stages"]}
+    failed = {s["name"]: (s["reason"], s["messages"][:5]) for s in report["stages"] if s["status"] == "failed"}
+    assert not failed, failed
+    assert code == 0 and report["exit_code"] == 0 and report["status"] == "passed"
+    assert [s["name"] for s in report["stages"]] == STAGES
+    assert all(statuses[name] == "passed" for name in CPU_STAGES), statuses
+    for name in TRT_STAGES:  # skipped with the reason, never passed, and optional on --device cpu
+        entry = stage(report, name)
+        assert entry["status"] == "skipped" and "TensorRT" in entry["reason"] and entry["required"] is False
+    assert {g.split(":")[0] for g in report["not_exercised"]} == set(TRT_STAGES)
+
+    for entry in report["stages"]:  # every stage: status, seconds, log, exact command, rerun line
+        assert entry["status"] in ("passed", "failed", "skipped")
+        assert isinstance(entry["seconds"], (int, float))
+        assert entry["log"] and (report_dir / entry["log"]).is_file(), entry["name"]
+        assert entry["command"] and entry["rerun"].endswith(f"--stages {entry['name']}")
+    assert f"{NAME} train -e " in stage(report, "train")["command"]
+    assert f"{NAME} export -e " in stage(report, "export")["command"]
+
+    export = stage(report, "export")["metrics"]
+    assert export["max_abs_diff"] <= 1e-4 and export["tolerance"] == 1e-4
+    assert export["onnx_inputs"] == ["input"] and export["onnx_outputs"] == ["output"]
+    assert export["dynamic_batch"] is True and export["input_shape"][0] == 2
+    preprocess = stage(report, "deploy-preprocess")["metrics"]
+    assert preprocess["top1_agreement"] == 1.0 and preprocess["max_abs_diff"] <= 1e-4
+    assert preprocess["images"] == 6 and len(preprocess["image_sizes"]) == 6
+    # The stock TAO loader (bicubic + centre crop) differs from training: the check is sensitive to it.
+    assert preprocess["stock_loader_max_abs_diff"] > 0.1
+    train = stage(report, "train")
+    assert Path(train["artifacts"]["checkpoint"]).name == f"{NAME}_model_latest.pth"
+    assert stage(report, "l0")["metrics"]["failed"] == 0 and stage(report, "l0")["metrics"]["passed"] > 0
+    imports = stage(report, "imports")["metrics"]
+    assert imports.get("failed", 0) == 0 and imports["stubbed"] >= 1  # TensorRT-only deploy modules
+    # consistency: the generated specs route hand-off paths through ${results_dir}, which TAO rewrites per
+    # subtask: reported as warnings (errors with --strict), not silently.
+    assert stage(report, "consistency")["metrics"]["errors"] == 0
+
+    env = report["environment"]
+    assert env["tao_version"] == "7.3.0" and "torch" in env["packages"] and "TensorRT" in env["tensorrt"]
+    md = (report_dir / "report.md").read_text()
+    assert "| Stage | Status | Time | Key metrics | Notes |" in md
+    assert "## Gates not exercised" in md and "gen_trt_engine" in md.split("## Gates not exercised")[1]
+    for name in STAGES:
+        assert f"| {name} |" in md
+    print(f"\nfull CPU verify of the ViT-B port: {seconds:.0f}s wall; per stage: "
+          + ", ".join(f"{s['name']} {s['seconds']:.0f}s" for s in report["stages"] if s["status"] != "skipped"))
+
+
+@pytest.mark.slow
+def test_broken_deploy_mean_fails_consistency_and_preprocess(vit_port, full_run, capsys, tmp_path):
+    code, report, full_report_dir, _ = full_run
+    assert stage(report, "export")["status"] == "passed"
+    # A report folder of its own that starts with the full run's exported model (hard links), so
+    # deploy-preprocess runs without train/export (what `--stages` reruns do after a full run).
+    report_dir = tmp_path / "report"
+    shutil.copytree(full_report_dir / "work" / "results" / "export", report_dir / "work" / "results" / "export",
+                    copy_function=os.link)
+    (report_dir / ".tao-scaffold-verify").write_text("")
+    spec = deploy_spec(vit_port, "inference")
+    original = spec.read_bytes()
+    try:
+        edit_yaml(spec, "dataset.augmentation.mean", [0.485, 0.456, 0.406])
+        code, _, _ = cli("-q", "verify", "--workspace", vit_port, "--name", NAME, "--device", "cpu",
+                         "--report", report_dir, "--stages", "consistency,deploy-preprocess", capsys=capsys)
+    finally:
+        spec.write_bytes(original)
+    broken = json.loads((report_dir / "report.json").read_text())
+    assert code == 1 and broken["exit_code"] == 1
+    consistency = stage(broken, "consistency")
+    assert consistency["status"] == "failed"
+    assert any("specs/inference.yaml" in m and "dataset.augmentation.mean" in m and "[0.485, 0.456, 0.406]" in m
+               and "[0.5, 0.5, 0.5]" in m for m in consistency["messages"]), consistency["messages"]
+    preprocess = stage(broken, "deploy-preprocess")
+    assert preprocess["status"] == "failed"
+    assert "dataset.augmentation.mean [0.485, 0.456, 0.406]" in preprocess["reason"]
+    assert "[0.5, 0.5, 0.5]" in preprocess["reason"]
+    assert preprocess["metrics"]["per_spec"]["inference"]["max_abs_diff"] > 0.1
+    assert preprocess["metrics"]["per_spec"]["evaluate"]["max_abs_diff"] <= 1e-4
+    assert any("tensors differ" in m for m in preprocess["messages"])
+    assert stage(broken, "train")["reason"] == "not selected (--stages)"
+
+
+@pytest.mark.slow
+def test_broken_import_fails_imports(vit_port, capsys, tmp_path):
+    build = vit_port / "tao-pytorch" / "nvidia_tao_pytorch" / "cv" / NAME / "model" / "build.py"
+    original = build.read_bytes()
+    try:
+        build.write_text(original.decode() + "\nfrom nvidia_tao_pytorch.cv.no_such_network import helper  # noqa\n")
+        code, _, _ = cli("-q", "verify", "--workspace", vit_port, "--name", NAME, "--device", "cpu",
+                         "--report", tmp_path / "report", "--stages", "imports", capsys=capsys)
+    finally:
+        build.write_bytes(original)
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    imports = stage(report, "imports")
+    assert code == 1 and imports["status"] == "failed"
+    assert any(f"nvidia_tao_pytorch.cv.{NAME}.model.build" in m and "no_such_network" in m
+               for m in imports["messages"]), imports["messages"]
+
+
+# -- consistency rules (fast: files only) ----------------------------------------------------------------
+def test_generated_port_is_consistent(vit_port):
+    found = violations(vit_port)
+    assert not [v for v in found if v.severity == "error"], [str(v) for v in found]
+    # TAO rewrites results_dir to results_dir/<subtask> before ${results_dir} resolves: the hand-offs of the
+    # generated specs then miss each other at run time. Warned about, and an error with --strict.
+    runtime = [v for v in found if "at run time" in v.message]
+    assert runtime and all(v.severity == "warning" for v in runtime)
+    assert any(v.key == "gen_trt_engine.onnx_file" for v in runtime)
+    assert errors(vit_port, strict=True)
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda ws: edit_yaml(deploy_spec(ws, "evaluate"), "dataset.augmentation.std", [0.2, 0.2, 0.2]),
+         "specs/evaluate.yaml: dataset.augmentation.std: [0.2, 0.2, 0.2] but the training spec"),
+        (lambda ws: edit_yaml(deploy_spec(ws, "gen_trt_engine"), "gen_trt_engine.onnx_file", "/models/other.onnx"),
+         "specs/gen_trt_engine.yaml: gen_trt_engine.onnx_file: /models/other.onnx but"),
+        (lambda ws: edit_yaml(deploy_spec(ws, "inference"), "inference.trt_engine", "/models/x.engine"),
+         "specs/inference.yaml: inference.trt_engine: /models/x.engine but"),
+        (lambda ws: edit_yaml(train_spec(ws), "model.head.in_channels", 1024),
+         "experiment_spec.yaml: model.head.in_channels: 1024 but model_params_mapping has 768"),
+        (lambda ws: edit_yaml(train_spec(ws), "export.input_width", 256),
+         "experiment_spec.yaml: export.input_width: 256 but dataset.img_size = 224"),
+        (lambda ws: edit_yaml(deploy_spec(ws, "inference"), "dataset.img_size", 384),
+         "specs/inference.yaml: dataset.img_size: 384 but the training spec has 224"),
+        (lambda ws: edit_yaml(train_spec(ws), "export.checkpoint", "/results/train/model.pth"),
+         "export.checkpoint: /results/train/model.pth, but VitImagenet100PlModel"),
+        (lambda ws: (ws / "tao-pytorch/nvidia_tao_pytorch/cv" / NAME / "model/__init__.py").unlink(),
+         f"cv/{NAME}/model: __init__.py: missing"),
+        (lambda ws: _replace(ws / "tao-deploy/setup.py", f"'{NAME}=", "'renamed_network="),
+         f"tao-deploy/setup.py: entry_points.console_scripts: no {NAME}=... entry"),
+        (lambda ws: _replace(ws / "tao-pytorch/nvidia_tao_pytorch/cv" / NAME / "scripts/export.py",
+                             'OUTPUT_NAMES = ["output"]', 'OUTPUT_NAMES = ["logits"]'),
+         "scripts/export.py: OUTPUT_NAMES: ['logits'] but the plan"),
+        (lambda ws: _replace(ws / "tao-deploy/nvidia_tao_deploy/cv" / NAME / "dataloader.py",
+                             'INTERPOLATION = "bilinear"', 'INTERPOLATION = "bicubic"'),
+         "dataloader.py: INTERPOLATION: deploy loader resizes with 'bicubic'"),
+        (lambda ws: _replace(ws / "tao-deploy/nvidia_tao_deploy/config" / NAME / "default_config.py",
+                             "IMAGE_MEAN = [0.5, 0.5, 0.5]", "IMAGE_MEAN = [0.4, 0.5, 0.5]"),
+         "config/vit_imagenet100/default_config.py: IMAGE_MEAN: [0.4, 0.5, 0.5] but tao-core's copy"),
+    ],
+    ids=["std", "onnx-handoff", "engine-handoff", "head-width", "export-size", "deploy-img-size", "checkpoint-name",
+         "init-py", "console-script", "onnx-names", "loader-resize", "vendored-drift"],
+)
+def test_consistency_violation_names_file_and_key(port_copy, edit, expected):
+    assert not errors(port_copy)
+    edit(port_copy)
+    found = errors(port_copy)
+    assert any(expected in message for message in found), found
+
+
+def _replace(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def test_spec_resolution_follows_tao_results_dir_rewriting():
+    from scaffolder.verify import specs as S
+
+    doc = {"results_dir": "/r", "export": {"onnx_file": "${results_dir}/export/m.onnx", "results_dir": None},
+           "gen_trt_engine": {"onnx_file": "${export.onnx_file}"}}
+    assert S.resolve(doc, "gen_trt_engine.onnx_file") == "/r/export/m.onnx"
+    assert S.resolve(S.tao_runtime_view(doc, "export", S.PYTORCH_TASK_DIRS), "export.onnx_file") == "/r/export/export/m.onnx"
+    assert S.resolve({"a": "${eval:1+1}"}, "a") == "${eval:1+1}"  # resolvers are left alone
+
+
+# -- verify CLI behaviour (fast) -------------------------------------------------------------------------
+def test_unknown_port_is_one_line_error(vit_port, capsys, tmp_path):
+    code, _, err = cli("verify", "--workspace", vit_port, "--name", "no_such_port", "--report", tmp_path / "r",
+                       capsys=capsys)
+    assert code == 2
+    assert "tao-scaffold: error: no port named 'no_such_port'" in err and NAME in err
+
+
+def test_missing_workspace_and_unknown_stage(tmp_path, vit_port, capsys):
+    code, _, err = cli("verify", "--workspace", tmp_path / "nope", "--name", NAME, capsys=capsys)
+    assert code == 2 and "does not exist" in err
+    code, _, err = cli("verify", "--workspace", vit_port, "--name", NAME, "--stages", "static,bogus",
+                       "--report", tmp_path / "r", capsys=capsys)
+    assert code == 2 and "unknown stage 'bogus'" in err
+
+
+def test_required_stage_skipped_fails_the_run(vit_port, capsys, tmp_path):
+    """export alone, with no checkpoint from an earlier run: skipped, and a skipped required stage is exit 1."""
+    code, _, err = cli("verify", "--workspace", vit_port, "--name", NAME, "--device", "cpu", "--stages", "export,consistency",
+                       "--report", tmp_path / "r", capsys=capsys)
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    export = stage(report, "export")
+    assert export["status"] == "skipped" and "no checkpoint" in export["reason"] and export["required"]
+    assert stage(report, "consistency")["status"] == "passed"
+    assert code == 1 and report["exit_code"] == 1
+    assert "export: SKIPPED" in err and "FAILED" in err  # plain progress (stderr is not a TTY here)
+
+
+def test_report_folder_of_someone_else_is_refused(vit_port, capsys, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    code, _, err = cli("verify", "--workspace", vit_port, "--name", NAME, "--stages", "consistency",
+                       "--report", tmp_path / "mine", capsys=capsys)
+    assert code == 2 and "not a verify report folder" in err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_docker_runner_needs_report_inside_workspace(vit_port, capsys, tmp_path):
+    code, _, err = cli("verify", "--workspace", vit_port, "--name", NAME, "--runner", "docker",
+                       "--report", tmp_path / "outside", capsys=capsys)
+    assert code == 2 and "outside the workspace" in err
+
+
+def test_verdict_rules():
+    from scaffolder.verify.model import StageResult
+    from scaffolder.verify.report import verdict
+
+    ok = StageResult("a", "passed")
+    assert verdict([ok, StageResult("b", "skipped", "no TensorRT", required=False)]) == (True, [])
+    passed, why = verdict([ok, StageResult("b", "skipped", "no checkpoint")])
+    assert not passed and why == ["b (required) skipped: no checkpoint"]
+    assert not verdict([StageResult("c", "failed", "boom")])[0]
+
+
+# -- runner, shim, progress (fast) -----------------------------------------------------------------------
+def test_run_process_streams_lines_and_kills_the_process_group_on_timeout(tmp_path):
+    from scaffolder.verify.runner_local import child_env, run_process
+
+    lines: list[str] = []
+    pidfile = tmp_path / "child.pid"
+    script = f"printf 'a\\rb\\r\\nc\\n'; (sleep 60 & echo $! > {pidfile}; wait) & sleep 60"
+    started = time.monotonic()
+    result, _ = run_process(["sh", "-c", script], env=child_env(), cwd=tmp_path, log_path=tmp_path / "log",
+                            timeout=1.5, on_line=lines.append, kill_grace=2)
+    assert time.monotonic() - started < 20
+    assert result.timed_out and result.returncode is None and not result.ok
+    assert lines[:3] == ["a", "b", "c"]
+    grandchild = int(pidfile.read_text())
+    time.sleep(0.2)
+    assert not _alive(grandchild)
+    log = (tmp_path / "log").read_text()
+    assert log.startswith("# tao-scaffold: sh -c") and "timed out after" in log
+
+
+def _alive(pid: int) -> bool:
+    """Running (a killed process may linger as a zombie until its new parent reaps it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def test_local_runner_redacts_hf_token(tmp_path, monkeypatch):
+    from scaffolder.verify.runner_local import LocalRunner
+
+    monkeypatch.setenv("HF_TOKEN", "hf_supersecret_value")
+    runner = LocalRunner(tmp_path, tmp_path / "work", "cpu", python=sys.executable)
+    seen: list[str] = []
+    result = runner.run(["python", "-c", "import os; print('token', os.environ['HF_TOKEN'])"], repo="tao-pytorch",
+                        log_path=tmp_path / "log", timeout=60, on_line=seen.append)
+    assert result.ok
+    assert seen == ["token ***"]
+    assert "hf_supersecret_value" not in (tmp_path / "log").read_text()
+
+
+def test_cpu_shim_patches_tao_initializers_at_import(tmp_path):
+    """The shim wraps TAO's initialize_* the moment the module is imported, before a script binds them."""
+    fake = tmp_path / "fake" / "nvidia_tao_pytorch" / "core"
+    fake.mkdir(parents=True)
+    (fake.parent / "__init__.py").write_text("")
+    (fake / "__init__.py").write_text("")
+    (fake / "initialize_experiments.py").write_text(textwrap.dedent("""
+        def initialize_train_experiment(cfg, key=None):
+            return None, {"accelerator": "gpu", "devices": [0, 1], "strategy": "ddp"}
+        def initialize_evaluation_experiment(cfg, key=None):
+            return "m.pth", {"accelerator": "gpu", "devices": [0], "strategy": "auto"}
+    """))
+    probe = textwrap.dedent("""
+        from nvidia_tao_pytorch.core.initialize_experiments import initialize_train_experiment as train
+        from nvidia_tao_pytorch.core.initialize_experiments import initialize_evaluation_experiment as evaluate
+        _, kw = train({})
+        path, ekw = evaluate({})
+        print(kw["accelerator"], int(kw["devices"]), len(kw["devices"]), isinstance(kw["devices"], int),
+              kw["strategy"], path, ekw["accelerator"])
+    """)
+    shim = PROJECT / "scaffolder" / "verify" / "shim"
+    env = dict(os.environ, PYTHONPATH=f"{shim}{os.pathsep}{tmp_path / 'fake'}", TAO_SCAFFOLD_FORCE_CPU="1")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["cpu", "1", "1", "True", "auto", "m.pth", "cpu"]
+    env.pop("TAO_SCAFFOLD_FORCE_CPU")  # without the switch the shim does nothing
+    plain = "from nvidia_tao_pytorch.core.initialize_experiments import initialize_train_experiment as t; print(t({}))"
+    out = subprocess.run([sys.executable, "-c", plain], env=env, capture_output=True, text=True, check=True).stdout
+    assert "'gpu'" in out and "[0, 1]" in out
+
+
+def test_progress_board_draws_a_stage_list_on_a_tty():
+    from scaffolder.verify.model import StageResult
+    from scaffolder.verify.progress import Board
+
+    stream = io.StringIO()
+    board = Board(["static", "train"], print, tty=True, stream=stream)
+    board.open()
+    board.start("train")
+    board.line("train", "Epoch 0: 50%")
+    time.sleep(0.4)
+    board.finish(StageResult("static", "passed", seconds=1.5, metrics={"files": 3, "pylint_errors": 0}))
+    board.close()
+    text = stream.getvalue()
+    assert "train" in text and "Epoch 0: 50%" in text and "\x1b[" in text  # redrawn in place
+    final = text.rsplit("\x1b[J", 1)[-1]
+    assert "✓ static" in final and "3 files, 0 errors" in final
