@@ -21,10 +21,21 @@ def answers_relpath(name: str) -> str:
     return f"tao-pytorch/nvidia_tao_pytorch/cv/{name}/.tao-scaffold-answers.yml"
 
 
+# Copier renders a template checkout with uncommitted changes from a throwaway "draft" commit and records
+# that commit's hash as `_commit` in the answers file. Git hashes the commit time, so without a fixed date
+# every generate from a dirty checkout would write a different answers file (no byte-reproducible output).
+# With a fixed date the hash depends only on HEAD, the working tree and the git identity.
+_DRAFT_COMMIT_DATE = "2000-01-01T00:00:00+0000"
+
+
 @contextlib.contextmanager
 def _quiet_copier():
     """Copier narrates (tags, dirty template); tao-scaffold reports its own progress instead."""
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+    from plumbum import local  # copier's process runner: its git commands read this environment
+
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), local.env(
+        GIT_AUTHOR_DATE=_DRAFT_COMMIT_DATE, GIT_COMMITTER_DATE=_DRAFT_COMMIT_DATE
+    ):
         warnings.simplefilter("ignore")
         yield
 

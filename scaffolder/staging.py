@@ -47,6 +47,9 @@ class Staging:
             target = self.workspace / rel
             if not target.exists():
                 out.append(FileChange(rel, "new"))
+            elif not target.is_file():
+                raise WorkspaceError(f"cannot write {rel}: {target} exists and is not a file",
+                                     "move it out of the way and run again")
             elif target.read_bytes() != (self.tree / rel).read_bytes():
                 out.append(FileChange(rel, "changed"))
             else:
