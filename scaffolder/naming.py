@@ -17,7 +17,7 @@ def validate_name(name: str) -> str:
             "use lowercase letters, digits and single underscores, starting with a letter (e.g. vit_imagenet100)",
         )
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        raise NameError_(f"port name {name!r} is a Python keyword", "pick another name, e.g. f'{name}_net'")
+        raise NameError_(f"port name {name!r} is a Python keyword", f"pick another name, e.g. {name}_net")
     return name
 
 

@@ -203,8 +203,6 @@ def test_bad_port_names(clean_workspace: Path, name: str, problem: str):
     assert line.startswith(f"tao-scaffold: error: port name {name!r} {problem}")
 
 
-@pytest.mark.xfail(strict=True, reason="naming.py bug: the keyword hint is a plain string holding an f-string, "
-                   "so it prints \"e.g. f'{name}_net'\" instead of \"e.g. class_net\"")
 def test_keyword_name_hint_suggests_a_name(clean_workspace: Path):
     line = generate_error(clean_workspace, "--model", str(EXAMPLE), "--name", "class")
     assert "class_net" in line

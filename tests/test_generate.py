@@ -459,8 +459,6 @@ def test_pylint_errors_only_is_clean_except_tensorrt_and_hydra_main(vit_port: Po
     assert {m["path"] for m in pylint_messages if _allowed_tensorrt(m)}
 
 
-@pytest.mark.xfail(strict=True, reason="blueprint bug: scripts/*.py end with `main()` without "
-                   "`# pylint: disable=no-value-for-parameter` (hydra_runner supplies cfg) -> E1120")
 def test_pylint_errors_only_is_clean_except_tensorrt(pylint_messages):
     unexpected = [m for m in pylint_messages if not _allowed_tensorrt(m)]
     assert not unexpected, "\n".join(f"{m['path']}:{m['line']}: {m['id']} {m['msg']}" for m in unexpected)
@@ -570,9 +568,6 @@ def test_hf_metadata_reaches_generated_code_only_as_data(tao_workspace: Path, te
             yaml.safe_load(path.read_text())
 
 
-@pytest.mark.xfail(strict=True, reason="blueprint bug: macros.jinja `lit` uses to_json (ensure_ascii=True), which "
-                   "writes a non-BMP character as a JSON surrogate pair (\\ud83d\\udc31); Python reads that as two "
-                   "lone surrogates, not the character")
 def test_non_bmp_labels_survive(template_snapshot: Path, tmp_path: Path):
     from scaffolder.plan import PortPlan
     from scaffolder.render import render

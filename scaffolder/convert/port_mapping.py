@@ -74,6 +74,10 @@ def _derive(config: dict, family: str, target: str, num_classes: int) -> PortMap
     hf_config = AutoConfig.for_model(**{k: v for k, v in config.items() if k not in ("transformers_version",)})
     with torch.device("meta"):
         hf = AutoModelForImageClassification.from_config(hf_config)
+    try:
+        with torch.device("meta"):  # shapes only: no memory, no init cost
+            tao = build_tao_model(target, num_classes)
+    except (RuntimeError, NotImplementedError):  # some TAO backbones compute values at init (e.g. .item())
         tao = build_tao_model(target, num_classes)
     mapping = derive_mapping(hf.state_dict(), tao.state_dict(), family)
     if not mapping.ok:
