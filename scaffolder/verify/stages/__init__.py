@@ -6,6 +6,7 @@ from scaffolder.verify.stages.base import Stage, StageFailed, StageRun, StageSki
 from scaffolder.verify.stages.checks import ConsistencyStage, ImportsStage, L0Stage
 from scaffolder.verify.stages.pytorch import DeployPreprocessStage, ExportStage, TrainStage
 from scaffolder.verify.stages.static import StaticStage
+from scaffolder.verify.stages.weights import HfParityStage
 from scaffolder.verify.stages.trt import GenTrtEngineStage, TrtEvaluateStage, TrtInferenceStage, TrtParityStage
 
 STAGES: tuple[type[Stage], ...] = (
@@ -16,6 +17,7 @@ STAGES: tuple[type[Stage], ...] = (
     TrainStage,
     ExportStage,
     DeployPreprocessStage,
+    HfParityStage,
     GenTrtEngineStage,
     TrtInferenceStage,
     TrtEvaluateStage,

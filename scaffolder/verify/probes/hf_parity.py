@@ -1,0 +1,130 @@
+"""HF model vs the port's TAO model, through the port's own generated weight converter.
+
+    python hf_parity.py --name NAME --config-class mod:ExperimentConfig --hf-config config.json
+        [--hf-features classifier_input|pooler_output|tokens:0,1] [--seed 0] [--tolerance 1e-4] --out result.json
+
+The HF model is built from its config with seeded random weights (no download) and saved with
+save_pretrained; the port's ``utils/hf_checkpoint_converter.py`` converts that folder; the port's
+``model/build.py`` builds the TAO model and loads the result through ``model.backbone.pretrained_backbone_path``
+(TAO's own loader). Same input -> pre-logit features (and logits when the head was converted) compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import tempfile
+
+from _common import load_object, run
+
+
+def randomize(model, seed):
+    """Random weights that make every tensor matter (norm scales != 1, BN stats != identity)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+            if not tensor.is_floating_point():
+                continue
+            if name.endswith("running_var"):
+                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
+            elif tensor.ndim <= 1 and name.endswith("weight"):
+                tensor.copy_(torch.rand(tensor.shape, generator=gen) * 0.4 + 0.8)
+            else:
+                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.02)
+
+
+def capture(module, store, key, *, output=False, pick=None):
+    def hook(_m, args, out=None):
+        value = out if output else args[0]
+        store[key] = (pick(value) if pick else value).detach()
+
+    if output:
+        return module.register_forward_hook(lambda m, a, o: hook(m, a, o))
+    return module.register_forward_pre_hook(lambda m, a: hook(m, a))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--config-class", required=True)
+    parser.add_argument("--hf-config", required=True)
+    parser.add_argument("--hf-features", default="classifier_input")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tolerance", type=float, default=1e-4)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    import torch
+    from omegaconf import OmegaConf
+    from transformers import AutoConfig, AutoModelForImageClassification
+
+    converter = importlib.import_module(f"nvidia_tao_pytorch.cv.{args.name}.utils.hf_checkpoint_converter")
+    build = importlib.import_module(f"nvidia_tao_pytorch.cv.{args.name}.model.build")
+    result, messages = {"tolerance": args.tolerance}, []
+
+    hf_config = AutoConfig.from_pretrained(os.path.dirname(os.path.abspath(args.hf_config)))
+    torch.manual_seed(args.seed)
+    hf = AutoModelForImageClassification.from_config(hf_config).eval()
+    randomize(hf, args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        hf.save_pretrained(tmp)
+        ckpt = os.path.join(tmp, "tao.pth")
+        torch.save(converter.tao_checkpoint(converter.convert(tmp)), ckpt)
+        cfg = OmegaConf.structured(load_object(args.config_class)())
+        cfg.model.backbone.pretrained_backbone_path = ckpt
+        tao = build.build_model(cfg).eval()
+    result["mapped_tensors"] = len(converter.MAPPING)
+    result["norm_eps_overrides"] = len(converter.NORM_EPS)
+
+    size = int(cfg.dataset.img_size)
+    x = torch.randn(2, int(getattr(hf_config, "num_channels", 3)), size, size,
+                    generator=torch.Generator().manual_seed(args.seed + 1))
+    store = {}
+    head = tao.get_classifier() if hasattr(tao, "get_classifier") else tao.head
+    handles = [capture(head, store, "tao")]
+    mode = args.hf_features
+    if mode == "classifier_input":
+        handles.append(capture(hf.classifier, store, "hf"))
+    elif mode == "pooler_output":
+        handles.append(capture(hf.base_model, store, "hf", output=True, pick=lambda o: o.pooler_output))
+    elif mode.startswith("tokens:"):
+        idx = [int(i) for i in mode.split(":", 1)[1].split(",")]
+        handles.append(capture(hf.base_model, store, "hf", output=True,
+                               pick=lambda o: o.last_hidden_state[:, idx].mean(dim=1)))
+    else:
+        raise SystemExit(f"unknown --hf-features {mode}")
+    with torch.no_grad():
+        hf_logits = hf(pixel_values=x).logits
+        tao_logits = tao(x)
+    for handle in handles:
+        handle.remove()
+
+    hf_feat, tao_feat = store["hf"].reshape(2, -1), store["tao"].reshape(2, -1)
+    result["features_shape"] = list(tao_feat.shape)
+    if hf_feat.shape != tao_feat.shape:
+        messages.append(f"pre-logit feature shapes differ: HF {tuple(hf_feat.shape)} vs TAO {tuple(tao_feat.shape)}")
+    else:
+        result["max_abs_features"] = (hf_feat - tao_feat).abs().max().item()
+        if result["max_abs_features"] > args.tolerance:
+            messages.append(f"pre-logit features differ by {result['max_abs_features']:.3g} "
+                            f"(> {args.tolerance:g}): the converted weights do not reproduce HF")
+    head_ids = {id(p) for p in head.parameters()}
+    head_keys = {n for n, p in tao.named_parameters() if id(p) in head_ids}
+    head_converted = any(row[0] in head_keys for row in converter.MAPPING)
+    if head_converted and hf_logits.shape == tao_logits.shape:
+        result["max_abs_logits"] = (hf_logits - tao_logits).abs().max().item()
+        if result["max_abs_logits"] > args.tolerance:
+            messages.append(f"logits differ by {result['max_abs_logits']:.3g} (> {args.tolerance:g})")
+    else:
+        result["logits"] = (f"not compared: the port's head ({tuple(tao_logits.shape)[1]} classes) is not converted "
+                            f"from HF's ({tuple(hf_logits.shape)[1]} classes)")
+    result["ok"] = not messages
+    result["messages"] = messages
+    return result
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,66 @@
+"""hf_parity: the port's generated weight converter reproduces the HF model (fp32 max abs <= 1e-4)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from scaffolder.verify.stages.base import Stage, StageFailed, StageRun, StageSkipped
+
+TOLERANCE = 1e-4
+
+
+def _hf_config(model: str) -> Path | None:
+    """config.json of the port's source model: its local folder, else the HF cache (never the network)."""
+    local = Path(model).expanduser()
+    if (local / "config.json").is_file():
+        return local / "config.json"
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(model, "config.json")
+    except Exception:  # noqa: BLE001 - a malformed id or cache simply means "not available"
+        return None
+    return Path(cached) if isinstance(cached, str) else None
+
+
+def _hf_features(family: str) -> str:
+    from scaffolder.catalog import FAMILIES
+
+    fam = next((f for f in FAMILIES if f.name == family), None)
+    return fam.key_rules.hf_features if fam and fam.key_rules else "classifier_input"
+
+
+class HfParityStage(Stage):
+    name = "hf_parity"
+    title = "HF model (random weights) -> generated converter -> TAO model: features/logits fp32 max abs <= 1e-4"
+
+    def precheck(self, ctx):
+        answers = ctx.port.answers
+        if not answers.get("weight_mapping"):
+            return StageSkipped("the port has no HF weight mapping (generated with --no-weights, or no rules for "
+                                f"family {answers.get('family')!r})", required=False)
+        if _hf_config(str(answers.get("model", ""))) is None:
+            return StageSkipped(f"config.json of {answers.get('model')!r} is neither a local folder nor in the "
+                                "HF cache", required=False)
+        return None
+
+    def run(self, ctx, run: StageRun) -> None:
+        answers = ctx.port.answers
+        config = ctx.probe_dir / "hf_model" / "config.json"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_hf_config(str(answers["model"])), config)
+        args = ["--name", ctx.port.name, "--config-class", ctx.task.config_class(ctx.port, "tao-pytorch"),
+                "--hf-config", ctx.target(config), "--hf-features", _hf_features(str(answers.get("family", ""))),
+                "--tolerance", f"{TOLERANCE:g}"]
+        result, data = run.probe("hf_parity.py", args, repo="tao-pytorch")
+        if data.get("crashed"):
+            raise StageFailed(f"HF parity check crashed: {data.get('error')}", [f"log: {ctx.rel(run.log_path)}"])
+        for key in ("max_abs_features", "max_abs_logits", "logits", "tolerance", "mapped_tensors",
+                    "norm_eps_overrides", "features_shape"):
+            if data.get(key) is not None:
+                run.metrics[key] = data[key]
+        run.metrics["parity_seconds"] = round(result.seconds, 1)
+        run.messages += data.get("messages", [])
+        if run.messages:
+            run.reason = run.messages[0]
