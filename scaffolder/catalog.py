@@ -482,6 +482,20 @@ FAMILIES: tuple[Family, ...] = (
                 1024,
                 {"hidden_size": 1024, "patch_size": 14, "use_swiglu_ffn": True},
             ),
+            # HF dinov2-small/base/large: plain-MLP ViT with layer scale and no register tokens, which TAO lacks.
+            # Generated backbones subclass timm's vit_*_patch14_dinov2 (init_values=1e-5, 518 px, patch 14;
+            # pooled "token" = HF pooler_output, the layer-normed CLS token).
+            *(
+                Variant(
+                    f"vit_{size}_patch14_dinov2_mlp",
+                    width,
+                    {"hidden_size": width, "num_hidden_layers": depth, "num_attention_heads": heads, "patch_size": 14,
+                     "image_size": 518, "mlp_ratio": 4, "use_swiglu_ffn": False},
+                    strategy="timm_subclass",
+                    timm_name=f"vit_{size}_patch14_dinov2",
+                )
+                for size, width, depth, heads in (("small", 384, 12, 6), ("base", 768, 12, 12), ("large", 1024, 24, 16))
+            ),
         ),
     ),
     Family(
@@ -494,6 +508,84 @@ FAMILIES: tuple[Family, ...] = (
                 "vit_giant_patch14_reg4_dinov2_swiglu",
                 1536,
                 {"hidden_size": 1536, "patch_size": 14, "num_register_tokens": 4, "use_swiglu_ffn": True},
+            ),
+        ),
+    ),
+    # --- families TAO 7.3 lacks: tao-scaffold generates the backbone (strategy timm_subclass / hf_wrapper) ---
+    Family(
+        name="deit",
+        model_types=("deit",),
+        notes="HF DeiT always has a distillation token next to CLS (timm VisionTransformerDistilled); its "
+        "non-distilled hub checkpoints (facebook/deit-*-patch16-224) are model_type vit and use the vit family",
+        missing_reason="TAO 7.3 has no DeiT backbone",
+        variants=(
+            # DeiTForImageClassification (e.g. a Trainer fine-tune): one classifier on the CLS token.
+            *(
+                Variant(
+                    f"deit_{size}_distilled_patch16_{img}_cls",
+                    width,
+                    {"hidden_size": width, "num_hidden_layers": 12, "num_attention_heads": heads,
+                     "intermediate_size": 4 * width, "patch_size": 16, "image_size": img,
+                     "architectures": ["DeiTForImageClassification"]},
+                    strategy="timm_subclass",
+                    timm_name=f"deit_{size}_distilled_patch16_{img}",
+                )
+                for size, width, heads, img in (
+                    ("tiny", 192, 3, 224), ("small", 384, 6, 224), ("base", 768, 12, 224), ("base", 768, 12, 384)
+                )
+            ),
+            # DeiTForImageClassificationWithTeacher (the facebook/deit-*-distilled-* checkpoints) and DeiTModel:
+            # CLS and distillation heads, logits averaged -- timm's VisionTransformerDistilled as is.
+            *(
+                Variant(
+                    f"deit_{size}_distilled_patch16_{img}",
+                    width,
+                    {"hidden_size": width, "num_hidden_layers": 12, "num_attention_heads": heads,
+                     "intermediate_size": 4 * width, "patch_size": 16, "image_size": img},
+                    strategy="timm_subclass",
+                    timm_name=f"deit_{size}_distilled_patch16_{img}",
+                )
+                for size, width, heads, img in (
+                    ("tiny", 192, 3, 224), ("small", 384, 6, 224), ("base", 768, 12, 224), ("base", 768, 12, 384)
+                )
+            ),
+        ),
+    ),
+    Family(
+        name="efficientnet",
+        model_types=("efficientnet",),
+        notes="HF EfficientNet was converted from the TF checkpoints: TF 'same' padding and BN eps 1e-3, which "
+        "timm's tf_efficientnet_* reproduce (efficientnet_* pads symmetrically, eps 1e-5)",
+        missing_reason="TAO 7.3 has no EfficientNet backbone (efficientvit is a different architecture)",
+        export_notes=(
+            "tf_efficientnet pads 'same' per input size (timm Conv2dSame): the ONNX graph is traced at the spec's "
+            "image size, so export and build the engine at that size",
+        ),
+        variants=tuple(
+            Variant(
+                f"tf_efficientnet_b{b}",
+                width,
+                {"width_coefficient": wc, "depth_coefficient": dc, "hidden_dim": width},
+                strategy="timm_subclass",
+                timm_name=f"tf_efficientnet_b{b}",
+            )
+            for b, wc, dc, width in (
+                (0, 1.0, 1.0, 1280), (1, 1.0, 1.1, 1280), (2, 1.1, 1.2, 1408), (3, 1.2, 1.4, 1536),
+                (4, 1.4, 1.8, 1792), (5, 1.6, 2.2, 2048), (6, 1.8, 2.6, 2304), (7, 2.0, 3.1, 2560),
+            )
+        ),
+    ),
+    Family(
+        name="cvt",
+        model_types=("cvt",),
+        notes="the generated backbone composes transformers' CvtForImageClassification (CvtConfig defaults = cvt-13)",
+        missing_reason="TAO 7.3 has no CvT backbone and timm has no CvT architecture",
+        variants=(
+            Variant(
+                "cvt_13_hf",
+                384,
+                {"embed_dim": [64, 192, 384], "depth": [1, 2, 10], "num_heads": [1, 3, 6]},
+                strategy="hf_wrapper",
             ),
         ),
     ),

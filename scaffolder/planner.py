@@ -39,9 +39,10 @@ def choose_backbone(info) -> tuple[catalog.Family, catalog.Variant]:
     family = catalog.family_for(info.model_type)
     if family is None:
         raise UnsupportedModelError(
-            f"TAO 7.3 has no backbone_v2 entry for HF model_type {info.model_type!r} "
+            f"tao-scaffold has no catalog family for HF model_type {info.model_type!r} "
             f"({', '.join(info.architectures) or 'no architecture'})",
-            f"ported families: {', '.join(catalog.known_model_types())}; new backbones are not generated yet",
+            f"supported families: {', '.join(catalog.known_model_types())}; a new family is one declarative "
+            "entry in scaffolder/catalog.py (a TAO backbone, a timm architecture or the HF wrapper)",
         )
     variant = family.match(info.config)
     if variant is None:
@@ -49,9 +50,64 @@ def choose_backbone(info) -> tuple[catalog.Family, catalog.Variant]:
         reason = family.missing_reason or f"no TAO {family.name} variant has this geometry"
         raise UnsupportedModelError(
             f"{reason}: {info.model_type} with {family.describe_config(info.config)} matches none of {known}",
-            "choose a model of a listed size, or wait for new-backbone generation",
+            "choose a model of a listed size, or add its variant to the catalog",
         )
     return family, variant
+
+
+STRATEGIES = ("reuse", "timm_subclass", "hf_wrapper")
+BACKBONE_DIR = "nvidia_tao_pytorch/cv/backbone_v2"
+HF_WRAPPER_NOTE = (
+    "{backbone} wraps a transformers model: transformers must be installed wherever the backbone is built "
+    "(training, evaluation, ONNX export); the ONNX file and TensorRT engine do not need it"
+)
+
+
+def strategy_reason(family: catalog.Family, variant: catalog.Variant, info) -> str:
+    """Why the port gets its backbone the way it does (shown by inspect, kept in the plan)."""
+    geometry = family.describe_config(info.config)
+    if variant.strategy == "reuse":
+        return f"TAO backbone_v2 registers {variant.backbone}, matching {geometry}"
+    missing = family.missing_reason or f"TAO 7.3 has no {family.name} backbone"
+    target = f"{BACKBONE_DIR}/{variant.backbone}.py"
+    if variant.strategy == "timm_subclass":
+        return (f"{missing}; timm has {variant.timm_name} ({geometry}): generate {target}, "
+                f"a subclass of it with TAO's BackboneBase, registered as {variant.backbone}")
+    if variant.strategy == "hf_wrapper":
+        arch = ", ".join(info.architectures) or info.model_type
+        return (f"{missing}: generate {target}, a BackboneBase that composes the transformers model ({arch}; "
+                f"{geometry}), registered as {variant.backbone}; transformers is needed at runtime")
+    raise UnsupportedModelError(
+        f"catalog variant {variant.backbone} has unknown strategy {variant.strategy!r}",
+        f"use one of: {', '.join(STRATEGIES)}",
+    )
+
+
+def export_notes(family: catalog.Family, variant: catalog.Variant) -> list[str]:
+    notes = list(family.export_notes)
+    if variant.strategy == "hf_wrapper":
+        notes.append(HF_WRAPPER_NOTE.format(backbone=variant.backbone))
+    return notes
+
+
+def image_std(info) -> tuple[list[float], str | None]:
+    """The std TAO must divide by once, and a note when it differs from the preprocessor's image_std.
+
+    transformers' EfficientNetImageProcessor with ``include_top`` (its default) normalises a second time by
+    ``image_std`` ((x - mean) / std / std); TAO normalises once, so the equivalent std is std squared. Applied only
+    while the inspected std is still the raw preprocessor value, so a fix upstream is never applied twice.
+    """
+    std = [float(v) for v in info.image_std]
+    pre = info.preprocessor or {}
+    raw = pre.get("image_std")
+    twice = str(pre.get("image_processor_type", "")).startswith("EfficientNetImageProcessor") and pre.get(
+        "include_top", True
+    )
+    if not (twice and isinstance(raw, list) and [float(v) for v in raw] == std):
+        return std, None
+    squared = [round(v * v, 8) for v in std]
+    return squared, (f"preprocessing: the HF processor (include_top) divides by image_std twice, TAO once: "
+                     f"std {std} -> {squared} in the specs")
 
 
 def class_labels(info, num_classes: int | None) -> tuple[int, list[str]]:
@@ -70,6 +126,7 @@ def make_plan(info, name: str, *, task: str | None = None, num_classes: int | No
     task = choose_task(info, task)
     family, variant = choose_backbone(info)
     count, names = class_labels(info, num_classes)
+    std, std_note = image_std(info)
     return PortPlan(
         name=name,
         task=task,
@@ -80,16 +137,16 @@ def make_plan(info, name: str, *, task: str | None = None, num_classes: int | No
         family=family.name,
         backbone=variant.backbone,
         backbone_strategy=variant.strategy,
-        strategy_reason=f"TAO backbone_v2 registers {variant.backbone}, matching {family.describe_config(info.config)}",
+        strategy_reason=strategy_reason(family, variant, info),
         timm_name=variant.timm_name or "",
         head_in_channels=variant.num_features,
         img_size=int(info.image_size),
         in_channels=int(info.num_channels or 3),
         mean=[float(v) for v in info.image_mean],
-        std=[float(v) for v in info.image_std],
+        std=std,
         num_classes=count,
         class_names=names,
-        export_notes=list(family.export_notes),
+        export_notes=export_notes(family, variant) + ([std_note] if std_note else []),
         config_layout=config_layout,
         tao_version=tao_version,
     )
