@@ -514,6 +514,7 @@ FAMILIES: tuple[Family, ...] = (
     # --- families TAO 7.3 lacks: tao-scaffold generates the backbone (strategy timm_subclass / hf_wrapper) ---
     Family(
         name="deit",
+        key_rules=DEIT_KEY_RULES,
         model_types=("deit",),
         notes="HF DeiT always has a distillation token next to CLS (timm VisionTransformerDistilled); its "
         "non-distilled hub checkpoints (facebook/deit-*-patch16-224) are model_type vit and use the vit family",
