@@ -74,14 +74,22 @@ def cmd_verify(args, progress) -> int:
     from scaffolder.verify.context import Options
     from scaffolder.verify.pipeline import gpu_visible, parse_stages, verify
 
+    from scaffolder.errors import ScaffoldError
+
     device = args.device if args.device != "auto" else ("gpu" if gpu_visible() else "cpu")
+    precisions = [p.strip().lower() for p in args.trt_precision.split(",") if p.strip()] if args.trt_precision else []
+    unknown = [p for p in precisions if p not in ("fp32", "fp16")]
+    if unknown:
+        raise ScaffoldError(f"--trt-precision {','.join(unknown)} is not supported",
+                            "use fp32 and/or fp16 (INT8 engines need calibration data; build them with the "
+                            "deploy spec directly)")
     options = Options(
         runner=args.runner,
         device=device,
         stages=parse_stages(args.stages) if args.stages else [],
         data=Path(args.data).expanduser().absolute() if args.data else None,
         timeout=args.timeout,
-        trt_precisions=[p.strip().lower() for p in args.trt_precision.split(",") if p.strip()] if args.trt_precision else [],
+        trt_precisions=precisions,
         trt_required=args.require_trt or device == "gpu",
         strict=args.strict,
         verbose=args.verbose,

@@ -5,7 +5,9 @@ parsing. Scheduling: a stage starts when the stages it ``requires`` have finishe
 not pass, it is skipped ("needs train (failed: ...)"), and a skip inherits the prerequisite's
 required-ness (the TRT chain skipped for lack of TensorRT stays optional). Independent stages run in
 parallel threads (each mostly waits on a child process); the long chain train -> export ->
-deploy-preprocess (-> TensorRT) is dispatched first so the quick checks fill the other worker.
+deploy-preprocess (-> TensorRT) is dispatched first so the quick checks fill the other worker, and a stage
+with ``early`` requirements starts as soon as the artifact it needs exists (deploy-preprocess and
+gen_trt_engine need export's ONNX file, not the end of export's parity check).
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ from scaffolder.verify.tasks import get_task
 
 DEFAULT_REPORT_ROOT = ".tao-scaffold-verify"
 PRIORITY = ("consistency", "train", "export", "deploy-preprocess", "gen_trt_engine", "trt_parity", "trt_inference",
-            "trt_evaluate", "static", "imports", "l0")
+            "trt_evaluate", "hf_parity", "static", "imports", "l0")
+
+
+def _priority(name: str) -> int:
+    """Dispatch order (stages not listed -- e.g. added by another feature -- go last, in STAGES order)."""
+    return PRIORITY.index(name) if name in PRIORITY else len(PRIORITY) + STAGE_NAMES.index(name)
 
 
 def parse_stages(spec: str | None) -> list[str]:
@@ -76,15 +83,17 @@ def prepare_report_dir(report_dir: Path) -> None:
             path.unlink()
 
 
-def run_stages(ctx: VerifyContext, selected: list[str], board: Board, jobs: int = 2) -> list[StageResult]:
+def run_stages(ctx: VerifyContext, selected: list[str], board: Board, jobs: int = 2,
+               results: dict[str, StageResult] | None = None) -> list[StageResult]:
+    """Run the selected stages; ``results`` (filled as stages finish) holds the partial outcome on Ctrl-C."""
     stages = [cls() for cls in STAGES]
-    results: dict[str, StageResult] = {}
+    results = {} if results is None else results
     for stage in stages:
         if stage.name not in selected:
             line = ctx.rerun_line(stage.name)
             results[stage.name] = StageResult(stage.name, SKIPPED, "not selected (--stages)", required=False,
                                               command=line, rerun=line)
-    pending = sorted((s for s in stages if s.name in selected), key=lambda s: PRIORITY.index(s.name))
+    pending = sorted((s for s in stages if s.name in selected), key=lambda s: _priority(s.name))
     running: dict[Future, Stage] = {}
 
     def settle(stage: Stage, result: StageResult) -> None:
@@ -99,11 +108,13 @@ def run_stages(ctx: VerifyContext, selected: list[str], board: Board, jobs: int 
                     dispatched = False
                     for stage in list(pending):
                         deps = [d for d in stage.requires if d in selected]
-                        if any(d not in results for d in deps):
+                        early = {d for d in deps if d in stage.early and ctx.artifact(stage.early[d]) is not None}
+                        if any(d not in results and d not in early for d in deps):
                             continue
                         pending.remove(stage)
                         dispatched = True
-                        blocker = next((results[d] for d in deps if results[d].status != PASSED), None)
+                        blocker = next((results[d] for d in deps
+                                        if d not in early and results[d].status != PASSED), None)
                         if blocker is not None:
                             settle(stage, _skipped(ctx, stage, f"needs {blocker.name} ({blocker.status}"
                                                    f"{': ' + blocker.reason if blocker.reason else ''})",
@@ -254,6 +265,8 @@ def verify(workspace: Path | str, name: str, options: Options, *, report_dir: Pa
     board.note(f"verify {port.name} ({port.task}) in {port.root}: runner {options.runner}, device {options.device}, "
                f"{len(selected)} stage(s), report {report_dir}")
     results: list[StageResult] = []
+    partial: dict[str, StageResult] = {}
+    interrupted = False
     try:
         runner.start()
         problems = preflight(ctx, options, images)
@@ -271,7 +284,11 @@ def verify(workspace: Path | str, name: str, options: Options, *, report_dir: Pa
                 raise ScaffoldError(f"could not prepare the verification dataset: {exc}") from None
         board.open()
         try:
-            results = run_stages(ctx, selected, board, jobs=options.jobs)
+            results = run_stages(ctx, selected, board, jobs=options.jobs, results=partial)
+        except KeyboardInterrupt:
+            interrupted = True
+            results = [partial.get(n) or StageResult(n, SKIPPED, "interrupted (Ctrl-C)", rerun=ctx.rerun_line(n),
+                                                     command=ctx.rerun_line(n)) for n in STAGE_NAMES]
         finally:
             board.close()
         trt = ctx.trt() if any(s in selected for s in ("imports", "gen_trt_engine")) else None
@@ -282,13 +299,16 @@ def verify(workspace: Path | str, name: str, options: Options, *, report_dir: Pa
         runner.close()
     report = report_mod.build(port=port, options=options, results=results, environment=ctx.environment,
                               seconds=time.monotonic() - t0, report_dir=report_dir, work_dir=work_dir,
-                              started=started_at)
+                              started=started_at, titles={s.name: s.title for s in STAGES}, interrupted=interrupted)
     json_path, md_path = report_mod.write(report, report_dir)
+    if interrupted:
+        raise KeyboardInterrupt
     if not quiet:
         for gap in report["not_exercised"]:
-            board.note(f"not exercised: {gap}")
+            board.note(f"NOT EXERCISED: {gap}")
         verdict = "PASSED" if report["exit_code"] == 0 else "FAILED"
         why = f" ({'; '.join(report['why_failed'])})" if report["why_failed"] else ""
-        board.note(f"verify {port.name}: {verdict} in {report['seconds']:.0f}s{why[:400]}")
+        warned = f", {report['warnings']} warning(s)" if report["warnings"] else ""
+        board.note(f"verify {port.name}: {verdict} in {report['seconds']:.0f}s{warned}{why[:400]}")
         board.note(f"report: {md_path} (and report.json)")
     return report["exit_code"], report

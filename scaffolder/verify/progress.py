@@ -77,9 +77,13 @@ class Board:
             return
         if self.tty:
             with self._lock:
-                self._clear()
+                live = self._thread is not None and not self._stop.is_set()
+                if live:
+                    self._clear()
                 self.stream.write(f"  {message}\n")
-                self._draw()
+                if live:
+                    self._draw()
+                self.stream.flush()
         else:
             self.progress(message)
 

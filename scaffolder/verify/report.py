@@ -19,14 +19,33 @@ def verdict(results: list[StageResult]) -> tuple[bool, list[str]]:
     return not why, why
 
 
-def not_exercised(results: list[StageResult]) -> list[str]:
-    """Gates that did not run (skipped for a reason other than ``--stages``), for the summary."""
-    return [f"{r.name}: {r.reason}" for r in results if r.status == SKIPPED and "not selected" not in r.reason]
+def root_reason(reason: str) -> str:
+    """``needs a (skipped: needs b (skipped: X))`` -> ``X``: why a chain of stages did not run."""
+    while reason.startswith("needs ") and " (skipped: " in reason and reason.endswith(")"):
+        reason = reason.split(" (skipped: ", 1)[1][:-1]
+    return reason
+
+
+def not_exercised(results: list[StageResult], titles: dict[str, str] | None = None) -> list[str]:
+    """Gates that did not run (skipped for a reason other than ``--stages``), grouped by root cause."""
+    groups: dict[str, list[str]] = {}
+    for r in results:
+        if r.status == SKIPPED and "not selected" not in r.reason:
+            groups.setdefault(root_reason(r.reason), []).append(r.name)
+    titles = titles or {}
+    lines = []
+    for reason, names in groups.items():
+        gates = "; ".join(f"{n} ({titles[n]})" if n in titles else n for n in names)
+        lines.append(f"{gates} -- {reason}")
+    return lines
 
 
 def build(*, port, options, results: list[StageResult], environment: dict[str, Any], seconds: float,
-          report_dir: Path, work_dir: Path, started: str) -> dict[str, Any]:
+          report_dir: Path, work_dir: Path, started: str, titles: dict[str, str] | None = None,
+          interrupted: bool = False) -> dict[str, Any]:
     passed, why = verdict(results)
+    if interrupted:
+        passed, why = False, ["interrupted (Ctrl-C)", *why]
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": "tao-scaffold verify",
@@ -41,7 +60,8 @@ def build(*, port, options, results: list[StageResult], environment: dict[str, A
         "status": PASSED if passed else FAILED,
         "exit_code": 0 if passed else 1,
         "why_failed": why,
-        "not_exercised": not_exercised(results),
+        "not_exercised": not_exercised(results, titles),
+        "warnings": sum(len(r.warnings) for r in results),
         "command": " ".join(options.argv_for_rerun),
         "report_dir": str(report_dir),
         "work_dir": str(work_dir),

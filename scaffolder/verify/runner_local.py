@@ -214,7 +214,7 @@ class ConsoleEnv:
         self.note = ""
 
     def create(self, *, log_path: Path, timeout: float | None, on_line: LineCallback | None,
-               redact: Callable[[str], str]) -> tuple[CommandResult, float | None]:
+               redact: Callable[[str], str], cancel: threading.Event | None = None) -> tuple[CommandResult, float | None]:
         started = time.monotonic()
         stamp = self.dest / ".tao-scaffold-python"
         reusable = stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == self.python
@@ -230,7 +230,7 @@ class ConsoleEnv:
         if info.get("system_site", True):
             argv.append("--system-site-packages")
         result, cpu = run_process([*argv, str(self.dest)], env=env, cwd=self.workspace, log_path=log_path,
-                                  timeout=timeout, on_line=on_line, redact=redact)
+                                  timeout=timeout, on_line=on_line, redact=redact, cancel=cancel)
         if result.ok:
             site_dir = Path(self._venv_site())
             site_dir.mkdir(parents=True, exist_ok=True)
@@ -240,7 +240,7 @@ class ConsoleEnv:
                    "--no-compile", "--no-input", "-e", str(self.workspace / "tao-core"), "-e",
                    str(self.workspace / self.repo)]
             result, cpu2 = run_process(pip, env=env, cwd=self.workspace, log_path=log_path, timeout=timeout,
-                                       on_line=on_line, redact=redact)
+                                       on_line=on_line, redact=redact, cancel=cancel)
             cpu = (cpu or 0) + (cpu2 or 0)
             if result.ok and self.missing_scripts() == []:
                 self.method = "pip install -e (throwaway venv)"
@@ -358,7 +358,8 @@ class LocalRunner(Runner):
             if repo in self.consoles:
                 return None
             console = ConsoleEnv(self.python, self.workspace, repo, self.work_dir / "env" / repo)
-            result, cpu = console.create(log_path=log_path, timeout=timeout, on_line=on_line, redact=self.redact)
+            result, cpu = console.create(log_path=log_path, timeout=timeout, on_line=on_line, redact=self.redact,
+                                         cancel=self.cancel_event)
             self._add_cpu(log_path, cpu)
             if result.ok:
                 self.consoles[repo] = console

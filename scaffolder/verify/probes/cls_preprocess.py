@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 
-from _common import compose, load_object, read_json, run
+from _common import compose, load_object, read_json, run  # pylint: disable=import-error
 
 
 def _same(a, b):

@@ -11,7 +11,7 @@ import platform
 import sys
 from importlib import metadata
 
-from _common import run
+from _common import run  # pylint: disable=import-error
 
 PACKAGES = ("torch", "torchvision", "pytorch-lightning", "timm", "onnx", "onnxruntime", "onnxruntime-gpu",
             "tensorrt", "pycuda", "numpy", "pillow", "hydra-core", "omegaconf", "nvidia-tao-core",

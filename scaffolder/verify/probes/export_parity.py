@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from _common import compare, compose, load_object, read_json, run
+from _common import compare, compose, load_object, read_json, run  # pylint: disable=import-error
 
 
 def main():

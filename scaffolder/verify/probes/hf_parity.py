@@ -99,6 +99,9 @@ def main():
     with torch.no_grad():
         hf_logits = hf(pixel_values=x).logits
         tao_logits = tao(x)
+        if "tao" not in store:  # a head the forward does not call as one module (e.g. distilled heads)
+            store["tao"] = tao.forward_pre_logits(x)
+            result["tao_features"] = "forward_pre_logits"
     for handle in handles:
         handle.remove()
 

@@ -21,7 +21,7 @@ import sys
 import traceback
 import types
 
-from _common import run
+from _common import run  # pylint: disable=import-error
 
 
 class _StubMeta(type):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from _common import run
+from _common import run  # pylint: disable=import-error
 
 
 def main():

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from _common import compare, load_object, run
+from _common import compare, load_object, run  # pylint: disable=import-error
 
 
 def main():
@@ -28,7 +28,7 @@ def main():
     args = parser.parse_args()
 
     import numpy as np
-    import tensorrt as trt
+    import tensorrt as trt  # pylint: disable=import-error
 
     reference = np.load(args.reference)
     inputs = reference["inputs"]

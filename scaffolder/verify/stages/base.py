@@ -43,6 +43,9 @@ class Stage:
     name = "stage"
     title = ""  # what it checks, for --help and the report
     requires: tuple[str, ...] = ()
+    # requirement -> artifact key: the stage may start as soon as that stage has published the artifact
+    # (e.g. deploy-preprocess needs export's ONNX file, not export's parity verdict).
+    early: dict[str, str] = {}
     required = True
 
     def precheck(self, ctx: VerifyContext) -> StageSkipped | None:

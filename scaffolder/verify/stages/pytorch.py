@@ -153,6 +153,7 @@ class DeployPreprocessStage(Stage):
     name = "deploy-preprocess"
     title = "TAO deploy's numpy loader vs the training eval transform on the same images (tensors + top-1)"
     requires = ("export",)
+    early = {"export": "onnx"}  # starts while export's ONNX Runtime parity check still runs
 
     def precheck(self, ctx):
         if not ctx.task.preprocess_probe:

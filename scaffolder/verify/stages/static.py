@@ -65,7 +65,7 @@ class StaticStage(Stage):
             a if re.fullmatch(r"[\w./=+:-]+", a) else f"'{a}'" for a in argv)
         run.commands.append(line)
         result, cpu = run_process(argv, env=child_env(PYTHONPATH=pythonpath), cwd=ws, log_path=run.log_path,
-                                  timeout=ctx.options.timeout, on_line=run.on_line, header=line)
+                                  timeout=ctx.options.timeout, on_line=run.on_line, header=line, cancel=ctx.cancel)
         cpu_map = getattr(ctx.runner, "cpu_seconds", None)
         if cpu is not None and cpu_map is not None:
             cpu_map[str(run.log_path)] = cpu_map.get(str(run.log_path), 0.0) + cpu

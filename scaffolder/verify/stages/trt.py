@@ -70,6 +70,7 @@ class GenTrtEngineStage(_TrtStage):
     name = "gen_trt_engine"
     title = "NAME gen_trt_engine (tao-deploy): a non-empty engine per precision"
     requires = ("export",)
+    early = {"export": "onnx"}
 
     def precheck(self, ctx):
         skip = super().precheck(ctx)

@@ -272,7 +272,7 @@ def _pattern(rng, width: int, height: int, label: int):
     """Smooth gradients, stripes and a disc (so resampling matters) plus mild noise, class-tinted."""
     import numpy as np
 
-    y, x = np.mgrid[0:height, 0:width].astype("float32")
+    y, x = (np.asarray(a, dtype=np.float32) for a in np.mgrid[0:height, 0:width])
     u, v = x / max(width - 1, 1), y / max(height - 1, 1)
     phase = rng.uniform(0, 2 * np.pi)
     red = 0.5 + 0.5 * np.sin(2 * np.pi * (3 * u + 2 * v) + phase)
@@ -280,4 +280,4 @@ def _pattern(rng, width: int, height: int, label: int):
     cx, cy, radius = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.15, 0.3)
     blue = ((u - cx) ** 2 + (v - cy) ** 2 < radius**2).astype("float32") * 0.8 + 0.1 * v
     image = np.stack([red, green, blue], axis=-1) * 220 + rng.normal(0, 12, (height, width, 3))
-    return np.clip(image, 0, 255).astype("uint8")
+    return np.asarray(np.clip(image, 0, 255), dtype=np.uint8)
