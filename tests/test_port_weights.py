@@ -73,3 +73,33 @@ def test_convert_weights_lists_missing_keys(vit_port, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and not (tmp_path / "x.pth").exists()
     assert "blocks.3.attn.qkv.weight" in err or "layer.3.attention.attention.key.weight" in err
+
+
+def _dinov2_base(dest: Path) -> Path:
+    """facebook/dinov2-base geometry (plain MLP, 768, patch 14, 518; preprocessor crops to 224)."""
+    from transformers import Dinov2Config
+
+    Dinov2Config(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, patch_size=14, image_size=518,
+                 architectures=["Dinov2Model"]).save_pretrained(dest)
+    (dest / "preprocessor_config.json").write_text(json.dumps({
+        "image_mean": [0.485, 0.456, 0.406], "image_std": [0.229, 0.224, 0.225],
+        "size": {"shortest_edge": 256}, "crop_size": {"height": 224, "width": 224}}))
+    return dest
+
+
+@pytest.mark.parametrize("kind", ["dinov2-base", "deit"])
+def test_new_backbone_ports_reproduce_hf(kind, tao_workspace, tmp_path):
+    """TAO has no backbone for these: generate writes one, and its converted weights reproduce HF."""
+    if kind == "dinov2-base":
+        model, extra = _dinov2_base(tmp_path / "dinov2"), ["--task", "classification", "--num-classes", "10"]
+    else:
+        model, extra = make_model_dir(tmp_path / "deit", "deit", full_size=True, weights=False), []
+    name = kind.replace("-", "_") + "_port"
+    assert main(["-q", "generate", "--model", str(model), "--name", name, "--workspace", str(tao_workspace),
+                 *extra]) == 0
+    report = tmp_path / "report"
+    code = main(["-q", "verify", "--workspace", str(tao_workspace), "--name", name, "--runner", "local",
+                 "--device", "cpu", "--stages", "hf_parity", "--report", str(report)])
+    stage = {s["name"]: s for s in json.loads((report / "report.json").read_text())["stages"]}["hf_parity"]
+    assert code == 0 and stage["status"] == "passed", stage
+    assert stage["metrics"]["max_abs_features"] <= 1e-4
