@@ -28,7 +28,8 @@ def summary_metrics(result: StageResult) -> str:
     parts = []
     for key, label in (("max_abs_diff", "max|Δ|"), ("top1_agreement", "top1"), ("cosine_min", "cos"),
                        ("fp32_max_abs_diff", "fp32 max|Δ|"), ("fp16_cosine_min", "fp16 cos"),
-                       ("fp16_top1_agreement", "fp16 top1")):
+                       ("fp16_top1_agreement", "fp16 top1"), ("max_abs_features", "features max|Δ|"),
+                       ("max_abs_logits", "logits max|Δ|")):
         value = m.get(key)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             parts.append(f"{label} {value:.3g}" if "top1" not in key else f"{label} {value:.0%}")
@@ -40,6 +41,8 @@ def summary_metrics(result: StageResult) -> str:
         parts.append(f"{m.get('ok', 0)}/{m['modules']} imported" + (f", {m['stubbed']} TRT-stubbed" if m.get("stubbed") else ""))
     if result.name == "l0" and "tests" in m:
         parts.append(f"{m['passed']}/{m['tests']} passed" + (f", {m['skipped']} skipped" if m.get("skipped") else ""))
+    if result.name == "deploy-preprocess" and isinstance(m.get("stock_loader_max_abs_diff"), (int, float)):
+        parts.append(f"{m.get('images', '?')} images; stock TAO loader would differ by {m['stock_loader_max_abs_diff']:.2g}")
     if result.name == "train" and "checkpoint_mb" in m:
         parts.append(f"checkpoint {m['checkpoint_mb']:.0f} MB")
     if result.name == "trt_inference" and "rows" in m:

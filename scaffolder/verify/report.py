@@ -100,6 +100,8 @@ def markdown(report: dict[str, Any]) -> str:
         status = icon[r.status] + ("" if r.required or r.status != SKIPPED else " (optional)")
         timing = f"{r.seconds:.1f}s" if r.status != SKIPPED else ""
         notes = r.reason if r.status != PASSED else (f"{len(r.warnings)} warning(s)" if r.warnings else "")
+        if r.status == SKIPPED and r.reason.startswith("needs ") and " (skipped: " in r.reason:
+            notes = r.reason.split(" (skipped: ", 1)[0] + " (skipped)"  # the root cause is in its own row
         lines.append(f"| {r.name} | {status} | {timing} | {_cell(summary_metrics(r))} | {_cell(notes)[:300]} |")
     gaps = report.get("not_exercised") or []
     lines += ["", "## Gates not exercised", ""]
