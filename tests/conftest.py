@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,46 @@ def partial_tao_workspace(tao_workspace_template: Path, tmp_path: Path):
         return root
 
     return make
+
+
+# -- a real Docker engine and the locally built runner test image (shared by the docker tests) ----------
+DOCKER_TEST_IMAGE = os.environ.get("TAO_SCAFFOLD_TEST_IMAGE", "tao-scaffold/runner-test:bookworm")
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _docker_unavailable(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: the docker tests must run here, not be skipped)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _docker_ping():
+    import docker
+
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+        return client, ""
+    except Exception as exc:  # pylint: disable=broad-exception-caught
+        return None, str(exc)
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """A docker SDK client of a running engine (started with scripts/dockerd.sh when none answers, root only)
+    that has DOCKER_TEST_IMAGE (built by scripts/build-test-image.sh, cached)."""
+    client, why = _docker_ping()
+    if client is None:
+        if os.geteuid() != 0:
+            _docker_unavailable(f"no Docker engine reachable ({why}) and not root, so scripts/dockerd.sh cannot start one")
+        proc = subprocess.run([str(_ROOT / "scripts" / "dockerd.sh"), "start"], capture_output=True, text=True,
+                              timeout=900, check=False)
+        client, why = _docker_ping()
+        if client is None:
+            _docker_unavailable(f"no Docker engine reachable: scripts/dockerd.sh start exited {proc.returncode}: "
+                                f"{(proc.stderr or proc.stdout)[-2000:]} / {why}")
+    proc = subprocess.run([str(_ROOT / "scripts" / "build-test-image.sh"), DOCKER_TEST_IMAGE], capture_output=True,
+                          text=True, timeout=1800, check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/build-test-image.sh {DOCKER_TEST_IMAGE} failed:\n{proc.stderr[-3000:]}", pytrace=False)
+    return client

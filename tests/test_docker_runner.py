@@ -11,7 +11,6 @@ behind" checks are not disturbed by other verify runs using the same engine.
 from __future__ import annotations
 
 import os
-import subprocess
 import signal
 import textwrap
 import threading
@@ -35,60 +34,16 @@ from scaffolder.verify.docker_runner import (  # noqa: E402
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGE = os.environ.get("TAO_SCAFFOLD_TEST_IMAGE", "tao-scaffold/runner-test:bookworm")
+from tests.conftest import DOCKER_TEST_IMAGE as IMAGE  # noqa: E402
 IN_CI = bool(os.environ.get("CI"))
 RUN_ID = uuid.uuid4().hex[:10]
 TEST_LABEL = "org.tao-scaffold.test-run"
 TOKEN = "hf_tEsT" + uuid.uuid4().hex  # looks like a HF token; must never show up in logs/results
 
 
-def _unavailable(reason: str):
-    if IN_CI:
-        pytest.fail(
-            f"{reason} (CI is set: the docker runner tests must run here, not be skipped)", pytrace=False
-        )
-    pytest.skip(reason)
-
-
-def _ping():
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-        return client, ""
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        return None, str(exc)
-
-
 @pytest.fixture(scope="session")
-def client():
-    client, why = _ping()
-    if client is None:
-        if os.geteuid() != 0:
-            _unavailable(
-                f"no Docker engine reachable ({why}) and not root, so scripts/dockerd.sh cannot start one"
-            )
-        proc = subprocess.run(
-            [str(ROOT / "scripts" / "dockerd.sh"), "start"],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        client, why = _ping()
-        if client is None:
-            _unavailable(
-                f"no Docker engine reachable: scripts/dockerd.sh start exited {proc.returncode}: "
-                f"{(proc.stderr or proc.stdout)[-2000:]} / {why}"
-            )
-    proc = subprocess.run(
-        [str(ROOT / "scripts" / "build-test-image.sh"), IMAGE],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=False,
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"scripts/build-test-image.sh {IMAGE} failed:\n{proc.stderr[-3000:]}", pytrace=False)
+def client(docker_engine):
+    client = docker_engine
     remove_leftovers(client)  # containers of earlier, killed runs (only those whose owner is dead)
     yield client
     # Safety net: never leave this run's containers behind, even when a test failed half way.

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,43 +23,14 @@ docker = pytest.importorskip("docker")
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGE = os.environ.get("TAO_SCAFFOLD_TEST_IMAGE", "tao-scaffold/runner-test:bookworm")
+from tests.conftest import DOCKER_TEST_IMAGE as IMAGE  # noqa: E402
 EXAMPLE = ROOT / "examples" / "google-vit-base-patch16-224"
 NAME = "vit_imagenet100"
 
 
-def _unavailable(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set: the docker tests must run here)", pytrace=False)
-    pytest.skip(reason)
-
-
-def _ping():
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-        return client, ""
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        return None, str(exc)
-
-
 @pytest.fixture(scope="module")
-def client():
-    client, why = _ping()
-    if client is None:
-        if os.geteuid() != 0:
-            _unavailable(f"no Docker engine reachable ({why}) and not root, so scripts/dockerd.sh cannot start one")
-        proc = subprocess.run([str(ROOT / "scripts" / "dockerd.sh"), "start"], capture_output=True, text=True,
-                              timeout=900, check=False)
-        client, why = _ping()
-        if client is None:
-            _unavailable(f"no Docker engine: scripts/dockerd.sh start exited {proc.returncode}: "
-                         f"{(proc.stderr or proc.stdout)[-1500:]} / {why}")
-    proc = subprocess.run([str(ROOT / "scripts" / "build-test-image.sh"), IMAGE], capture_output=True, text=True,
-                          timeout=1800, check=False)
-    if proc.returncode != 0:
-        pytest.fail(f"scripts/build-test-image.sh {IMAGE} failed:\n{proc.stderr[-3000:]}", pytrace=False)
-    return client
+def client(docker_engine):
+    return docker_engine
 
 
 @pytest.fixture(scope="module")

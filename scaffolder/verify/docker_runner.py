@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffolder.errors import ScaffoldError
+from scaffolder.verify.lines import split_lines
 from scaffolder.verify.model import CommandResult
 
 try:  # the project depends on docker>=7; keep the module importable without it (preflight reports it)
@@ -476,9 +477,9 @@ def _pump(stream: Iterable[bytes], out: queue.Queue) -> None:
     try:
         for chunk in stream:
             pending += decoder.decode(chunk)
-            pending = _split(pending, out)
+            pending = split_lines(pending, out)
         pending += decoder.decode(b"", final=True)
-        pending = _split(pending, out)
+        pending = split_lines(pending, out)
         if pending:
             out.put(pending)
     except BaseException as exc:  # pylint: disable=broad-exception-caught  # reported to the caller's thread
@@ -486,25 +487,6 @@ def _pump(stream: Iterable[bytes], out: queue.Queue) -> None:
             out.put(pending)
         out.put(exc)
     out.put(_EOF)
-
-
-def _split(text: str, out: queue.Queue) -> str:
-    start = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\n":
-            out.put(text[start:i])
-            start = i + 1
-        elif ch == "\r":
-            if i + 1 == n:  # could be the first half of \r\n: wait for more
-                break
-            out.put(text[start:i])
-            start = i + 2 if text[i + 1] == "\n" else i + 1
-            i = start - 1
-        i += 1
-    return text[start:]
 
 
 def _drain(q: queue.Queue) -> list[str]:

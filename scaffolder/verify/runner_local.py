@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffolder.verify.docker_runner import Redactor
+from scaffolder.verify.lines import split_lines
 from scaffolder.verify.model import CommandResult
 from scaffolder.verify.runner import QUIET_ENV, LineCallback, Runner
 from scaffolder.workspace import read_console_scripts, script_name
@@ -160,7 +161,7 @@ def _pump(stream, out: queue.Queue) -> None:
             if not chunk:
                 break
             pending += decoder.decode(chunk)
-            pending = _split(pending, out)
+            pending = split_lines(pending, out)
         pending += decoder.decode(b"", final=True)
         if pending:
             out.put(pending)
@@ -169,26 +170,6 @@ def _pump(stream, out: queue.Queue) -> None:
             out.put(pending)
     finally:
         out.put(_EOF)
-
-
-def _split(text: str, out: queue.Queue) -> str:
-    """Queue every complete line of ``text`` (``\\n``, ``\\r\\n`` or a bare ``\\r``); return the rest."""
-    start = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "\n":
-            out.put(text[start:i])
-            start = i + 1
-        elif ch == "\r":
-            if i + 1 == n:
-                break
-            out.put(text[start:i])
-            start = i + 2 if text[i + 1] == "\n" else i + 1
-            i = start - 1
-        i += 1
-    return text[start:]
 
 
 def child_env(base: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
