@@ -348,6 +348,9 @@ class Family:
     notes: str = ""
     # Why a variant with no TAO equivalent gets the strategy it gets (shown in the plan).
     missing_reason: str = ""
+    # Changes the port's build_model makes so a reused TAO backbone computes what the HF model computes
+    # (blueprints/_partials/classification/hf_adaptations.py.jinja implements each name).
+    hf_adaptations: tuple[str, ...] = ()
     # HF state dict -> TAO state dict (scaffolder.convert); None: weight conversion not supported yet.
     key_rules: KeyRules | None = None
 
@@ -394,6 +397,8 @@ FAMILIES: tuple[Family, ...] = (
         key_rules=_SWIN_RULES,
         model_types=("swin",),
         export_notes=(SWIN_EXPORT_NOTE,),
+        # TAO's factories build post_norm=False and shift windows even where the map equals the window.
+        hf_adaptations=("swin_final_norm", "swin_no_shift_at_window"),
         variants=(
             _v("swin_tiny_patch4_window7_224", 768, embed_dim=96, depths=[2, 2, 6, 2], window_size=7),
             _v("swin_small_patch4_window7_224", 768, embed_dim=96, depths=[2, 2, 18, 2], window_size=7),

@@ -62,6 +62,7 @@ class PortPlan:
     weight_mapping: str = ""
     norm_eps: dict[str, float] = field(default_factory=dict)
     mapping_notes: list[str] = field(default_factory=list)
+    hf_adaptations: list[str] = field(default_factory=list)  # catalog Family.hf_adaptations
     # workspace layout: "vendored" (7.x: config copies in tao-pytorch/tao-deploy) or "core" (6.x)
     config_layout: str = "vendored"
     tao_version: str = "7.3.0"

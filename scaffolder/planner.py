@@ -147,6 +147,7 @@ def make_plan(info, name: str, *, task: str | None = None, num_classes: int | No
         num_classes=count,
         class_names=names,
         export_notes=export_notes(family, variant) + ([std_note] if std_note else []),
+        hf_adaptations=list(family.hf_adaptations) if variant.strategy == "reuse" else [],
         config_layout=config_layout,
         tao_version=tao_version,
     )

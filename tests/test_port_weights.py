@@ -103,3 +103,30 @@ def test_new_backbone_ports_reproduce_hf(kind, tao_workspace, tmp_path):
     stage = {s["name"]: s for s in json.loads((report / "report.json").read_text())["stages"]}["hf_parity"]
     assert code == 0 and stage["status"] == "passed", stage
     assert stage["metrics"]["max_abs_features"] <= 1e-4
+
+
+@pytest.fixture(scope="module")
+def reuse_workspace(tmp_path_factory, tao_workspace_template):
+    import shutil
+
+    workspace = tmp_path_factory.mktemp("reuse") / "ws"
+    shutil.copytree(tao_workspace_template, workspace, symlinks=True)
+    return workspace
+
+
+@pytest.mark.parametrize("kind", ["swin", "convnext", "convnextv2", "resnet", "hiera", "segformer"])
+def test_reused_tao_backbone_ports_reproduce_hf(kind, reuse_workspace, tmp_path):
+    """Full-size geometry of each family TAO already has: generated port + converter == HF at 1e-4.
+
+    Swin needs the catalog's hf_adaptations (final norm, no shift at window-sized maps) and MiT/ConvNeXt
+    HF's norm eps; without them these fail."""
+    model = make_model_dir(tmp_path / kind, kind, full_size=True, weights=False)
+    name = f"{kind}_port"
+    assert main(["-q", "generate", "--model", str(model), "--name", name, "--workspace", str(reuse_workspace),
+                 "--allow-dirty"]) == 0
+    report = tmp_path / "report"
+    code = main(["-q", "verify", "--workspace", str(reuse_workspace), "--name", name, "--runner", "local",
+                 "--device", "cpu", "--stages", "hf_parity", "--report", str(report)])
+    stage = {s["name"]: s for s in json.loads((report / "report.json").read_text())["stages"]}["hf_parity"]
+    assert code == 0 and stage["status"] == "passed", stage
+    assert stage["metrics"]["max_abs_features"] <= 1e-4 and stage["metrics"]["max_abs_logits"] <= 1e-4
