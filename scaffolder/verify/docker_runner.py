@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffolder.errors import ScaffoldError
-from scaffolder.verify.lines import split_lines
+from scaffolder.verify.lines import line_emitter, split_lines
 from scaffolder.verify.model import CommandResult
 
 try:  # the project depends on docker>=7; keep the module importable without it (preflight reports it)
@@ -348,12 +348,7 @@ class DockerSession:
             )
             reader.start()
 
-            def emit(line: str) -> None:
-                line = redact(line)
-                log.write(line + "\n")
-                log.flush()
-                if on_line is not None:
-                    on_line(line)
+            emit = line_emitter(log, redact, on_line)
 
             hard_deadline = None if timeout is None else started + timeout + self.kill_grace + 20.0
             if timeout is not None and not self._has_timeout_binary:

@@ -26,3 +26,16 @@ def split_lines(text: str, out: queue.Queue) -> str:
             i = start - 1
         i += 1
     return text[start:]
+
+
+def line_emitter(log, redact, on_line):
+    """``emit(line)``: redact a command's output line, append it to the open log file, pass it on."""
+
+    def emit(line: str) -> None:
+        line = redact(line)
+        log.write(line + "\n")
+        log.flush()
+        if on_line is not None:
+            on_line(line)
+
+    return emit

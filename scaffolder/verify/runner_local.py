@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffolder.verify.docker_runner import Redactor
-from scaffolder.verify.lines import split_lines
+from scaffolder.verify.lines import line_emitter, split_lines
 from scaffolder.verify.model import CommandResult
 from scaffolder.verify.runner import QUIET_ENV, LineCallback, Runner
 from scaffolder.workspace import read_console_scripts, script_name
@@ -84,12 +84,7 @@ def run_process(
         reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
         reader.start()
 
-        def emit(line: str) -> None:
-            line = redact(line)
-            log.write(line + "\n")
-            log.flush()
-            if on_line is not None:
-                on_line(line)
+        emit = line_emitter(log, redact, on_line)
 
         deadline = None if timeout is None else started + timeout
         timed_out = False

@@ -65,19 +65,10 @@ class ClassificationTask(TaskSupport):
                     path = folder / f"{split}_{index}{suffix}"
                     image.save(path, quality=92) if suffix == ".jpg" else image.save(path)
                     counts[split] = counts.get(split, 0) + 1
-        (dest / "classes.txt").write_text("".join(f"{c}\n" for c in classes), encoding="utf-8")
-        return Dataset(
-            root=dest,
-            splits={split: dest / split for split in ("train", "val", "test")},
-            num_classes=len(classes),
-            verify_images=dest / "test",
-            synthetic=True,
-            description=(
-                f"synthetic: {len(classes)} classes, train {counts['train']} / val {counts['val']} / "
-                f"test {counts['test']} images (test: varied sizes, RGB/L/RGBA/P, PNG/JPEG)"
-            ),
-            counts=counts,
-        )
+        return _class_folder_dataset(dest, classes, counts, synthetic=True, description=(
+            f"synthetic: {len(classes)} classes, train {counts['train']} / val {counts['val']} / "
+            f"test {counts['test']} images (test: varied sizes, RGB/L/RGBA/P, PNG/JPEG)"
+        ))
 
     def user_dataset(self, port: Port, data: Path, dest: Path) -> Dataset:
         """A bounded view of ``--data`` (symlinks): the first 2 classes that have images, 2 train and 3
@@ -117,19 +108,10 @@ class ClassificationTask(TaskSupport):
                     f"--data {data}: found fewer than 2 images under {source}/<class>/ ({', '.join(IMAGE_SUFFIXES)})",
                     "check the folder layout: DIR/train/<class>/*.jpg",
                 )
-        (dest / "classes.txt").write_text("".join(f"{c}\n" for c in classes), encoding="utf-8")
-        return Dataset(
-            root=dest,
-            splits={split: dest / split for split in ("train", "val", "test")},
-            num_classes=len(classes),
-            verify_images=dest / "test",
-            synthetic=False,
-            description=(
-                f"--data {data}: {len(classes)} classes; bounded to train {counts['train']} / val {counts['val']} / "
-                f"test {counts['test']} images"
-            ),
-            counts=counts,
-        )
+        return _class_folder_dataset(dest, classes, counts, synthetic=False, description=(
+            f"--data {data}: {len(classes)} classes; bounded to train {counts['train']} / val {counts['val']} / "
+            f"test {counts['test']} images"
+        ))
 
     # -- commands ----------------------------------------------------------------------------------
     def pytorch_overrides(self, port: Port, data: Dataset, target: PathMapper) -> list[str]:
@@ -281,3 +263,17 @@ def _pattern(rng, width: int, height: int, label: int):
     blue = ((u - cx) ** 2 + (v - cy) ** 2 < radius**2).astype("float32") * 0.8 + 0.1 * v
     image = np.stack([red, green, blue], axis=-1) * 220 + rng.normal(0, 12, (height, width, 3))
     return np.asarray(np.clip(image, 0, 255), dtype=np.uint8)
+
+
+def _class_folder_dataset(dest, classes, counts, *, synthetic, description):
+    """Write classes.txt (training order) and describe the train/val/test class-folder tree under ``dest``."""
+    (dest / "classes.txt").write_text("".join(f"{c}\n" for c in classes), encoding="utf-8")
+    return Dataset(
+        root=dest,
+        splits={split: dest / split for split in ("train", "val", "test")},
+        num_classes=len(classes),
+        verify_images=dest / "test",
+        synthetic=synthetic,
+        description=description,
+        counts=counts,
+    )
