@@ -151,3 +151,16 @@ def make_plan(info, name: str, *, task: str | None = None, num_classes: int | No
         config_layout=config_layout,
         tao_version=tao_version,
     )
+
+
+def plan_port(info, name: str, *, task: str | None = None, num_classes: int | None = None,
+              config_layout: str = "vendored", tao_version: str = "7.3.0", weights: bool = True,
+              progress=lambda _msg: None) -> PortPlan:
+    """The complete plan of a port: the decisions of :func:`make_plan` plus the derived weight mapping."""
+    plan = make_plan(info, name, task=task, num_classes=num_classes, config_layout=config_layout,
+                     tao_version=tao_version)
+    if weights:
+        from scaffolder.convert.port_mapping import attach_to_plan
+
+        attach_to_plan(plan, info.config, progress)
+    return plan
