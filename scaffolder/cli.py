@@ -10,6 +10,7 @@ from pathlib import Path
 
 from scaffolder import __version__
 from scaffolder.errors import ScaffoldError
+from scaffolder.tasks import task_names
 
 EPILOG = """\
 typical session:
@@ -51,19 +52,30 @@ def _positive_int(text: str) -> int:
 
 # -- commands ----------------------------------------------------------------------------------------
 
-def cmd_inspect(args, progress: Progress) -> int:
-    from scaffolder.convert.port_mapping import attach_to_plan
-    from scaffolder.hf_inspect import inspect_model
-    from scaffolder.planner import make_plan
+def _workspace_facts(workspace: str | None) -> dict[str, str]:
+    """The plan's workspace-dependent fields (config layout, TAO version) from ``--workspace``, if given."""
+    if not workspace:
+        return {}
+    from scaffolder.workspace import Workspace
 
+    ws = Workspace.open(Path(workspace))
+    return {"config_layout": ws.config_layout, "tao_version": ws.tao_version or "7.3.0"}
+
+
+def cmd_inspect(args, progress: Progress) -> int:
+    from scaffolder.hf_inspect import inspect_model
+    from scaffolder.planner import plan_port
+
+    facts = _workspace_facts(args.workspace)
     progress(f"inspect: {args.model}")
     info = inspect_model(args.model, revision=args.revision, cache_dir=args.cache_dir, offline=args.offline or None)
     print("\n".join(info.summary_lines()))
-    plan = make_plan(info, args.name or default_name(args.model), task=args.task, num_classes=args.num_classes)
-    if not args.no_weights:
-        attach_to_plan(plan, info.config, progress)
+    plan = plan_port(info, args.name or default_name(args.model), task=args.task, num_classes=args.num_classes,
+                     weights=not args.no_weights, progress=progress, **facts)
     print(f"  TAO backbone:   {plan.backbone} ({plan.backbone_strategy}: {plan.strategy_reason})")
-    print(f"  head width:     {plan.head_in_channels}")
+    print(f"  features:       {plan.num_features}")
+    for key, value in plan.task_params.items():
+        print(f"  {plan.task + '.' + key + ':':15} {value}")
     print(f"  task / classes: {plan.task} / {plan.num_classes}")
     for note in plan.export_notes:
         print(f"  export note:    {note}")
@@ -85,9 +97,10 @@ def _plan_for(args, progress: Progress):
         return plan
     from scaffolder.hf_inspect import inspect_model, read_safetensors_schema
     from scaffolder.naming import validate_name
-    from scaffolder.planner import make_plan
+    from scaffolder.planner import plan_port
 
     validate_name(args.name)  # fail before any model I/O
+    facts = _workspace_facts(args.workspace)
     progress(f"inspect: {args.model}")
     info = inspect_model(args.model, revision=args.revision, cache_dir=args.cache_dir,
                          offline=args.offline or None, include_weights_schema=False)
@@ -95,13 +108,9 @@ def _plan_for(args, progress: Progress):
     # must still be refused here, as `inspect` does: a safetensors header is cheap to read (no tensor data).
     for weights in sorted(info.local_dir.glob("*.safetensors")):
         read_safetensors_schema(weights)
-    progress(f"plan: {info.model_type} -> classification port {args.name}")
-    plan = make_plan(info, args.name, task=args.task, num_classes=args.num_classes)
-    if not args.no_weights:
-        from scaffolder.convert.port_mapping import attach_to_plan
-
-        attach_to_plan(plan, info.config, progress)
-    return plan
+    progress(f"plan: {info.model_type} -> {args.task or 'auto-routed'} port {args.name}")
+    return plan_port(info, args.name, task=args.task, num_classes=args.num_classes, weights=not args.no_weights,
+                     progress=progress, **facts)
 
 
 def cmd_generate(args, progress: Progress) -> int:
@@ -183,8 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inspect", help="read a HF model and write its port plan (port.yml)",
                        description="Summarise a HF model (hub id or local folder with config.json) and plan its port.")
     p.add_argument("model", metavar="MODEL", help="hub id (google/vit-base-patch16-224) or local folder")
-    p.add_argument("--task", help="TAO task blueprint (default: from the model's pipeline tag)")
+    p.add_argument("--task", choices=task_names(), help="TAO task blueprint (default: from the model's architecture "
+                   "or pipeline tag)")
     p.add_argument("--name", help="port name, snake_case (default: from MODEL)")
+    p.add_argument("--workspace", metavar="DIR", help="plan for this workspace's layout and TAO version "
+                   "(default: a TAO 7.3 workspace)")
     p.add_argument("--num-classes", type=_positive_int, help="classes of the TAO model (default: the HF label count)")
     p.add_argument("--out", metavar="port.yml", help="write the plan here (a Copier data file)")
     _add_model_source(p)
@@ -196,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan", metavar="port.yml", help="use a reviewed plan instead of --model")
     p.add_argument("--name", help="port name, snake_case (e.g. vit_imagenet100)")
     p.add_argument("--workspace", required=True, metavar="DIR", help="folder with tao-core, tao-pytorch, tao-deploy")
-    p.add_argument("--task", help="TAO task blueprint (default: from the model's pipeline tag)")
+    p.add_argument("--task", choices=task_names(), help="TAO task blueprint (default: from the model's architecture "
+                   "or pipeline tag)")
     p.add_argument("--num-classes", type=_positive_int, help="classes of the TAO model (default: the HF label count)")
     p.add_argument("--dry-run", action="store_true", help="list the files and registry edits; write nothing")
     p.add_argument("--allow-dirty", action="store_true", help="write even if a target repo has uncommitted changes")

@@ -15,10 +15,12 @@ from typing import Any
 import yaml
 
 from scaffolder import __version__
-from scaffolder.errors import ScaffoldError
+from scaffolder.errors import ScaffoldError, WorkspaceError
+from scaffolder.layout import answers_relpath
 from scaffolder.naming import pascal_case, validate_name
-
-TASKS = ("classification",)
+from scaffolder.tasks import TASKS, task_named
+# Plan fields renamed by later tool versions: old name -> new name (answers files of older ports still load).
+_RENAMED = {"head_in_channels": "num_features"}
 PLAN_HEADER = (
     "# tao-scaffold port plan. Review and edit, then:\n"
     "#   tao-scaffold generate --plan port.yml --workspace DIR\n"
@@ -43,7 +45,7 @@ class PortPlan:
     backbone_strategy: str = "reuse"  # reuse | timm_subclass | hf_wrapper
     strategy_reason: str = ""
     timm_name: str = ""
-    head_in_channels: int = 0
+    num_features: int = 0  # the backbone's pooled feature width (a classifier head's in_channels)
     # input and preprocessing (training spec and deploy specs share these)
     img_size: int = 224
     in_channels: int = 3
@@ -52,6 +54,8 @@ class PortPlan:
     # labels
     num_classes: int = 2
     class_names: list[str] = field(default_factory=list)
+    # the task's own section (scaffolder.tasks.TaskSpec.params): keys and defaults declared by the task
+    task_params: dict[str, Any] = field(default_factory=dict)
     # export contract
     input_names: list[str] = field(default_factory=lambda: ["input"])
     output_names: list[str] = field(default_factory=lambda: ["output"])
@@ -72,6 +76,7 @@ class PortPlan:
         validate_name(self.name)
         if self.task not in TASKS:
             raise ScaffoldError(f"task {self.task!r} has no blueprint", f"choose one of: {', '.join(TASKS)}")
+        self.task_params = task_named(self.task).params_from(self.task_params)
         self.class_name = self.class_name or pascal_case(self.name)
 
     # -- Copier data ---------------------------------------------------------------------------------
@@ -87,6 +92,8 @@ class PortPlan:
 
     @classmethod
     def from_answers(cls, data: dict[str, Any]) -> "PortPlan":
+        """A plan from port.yml / answers data; fields renamed since an older tool version are migrated."""
+        data = {_RENAMED.get(k, k): v for k, v in data.items()}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(k for k in data if not k.startswith("_")) - known)
         if unknown:
@@ -102,3 +109,19 @@ class PortPlan:
         if not isinstance(data, dict):
             raise ScaffoldError(f"port plan {path} is not a YAML mapping")
         return cls.from_answers(data)
+
+
+def read_answers(workspace_root: Path, name: str) -> dict[str, Any]:
+    """The answers file ``generate`` wrote for port ``name`` (raw, ``_commit`` etc. included)."""
+    path = workspace_root / answers_relpath(name)
+    if not path.is_file():
+        raise WorkspaceError(f"no tao-scaffold port named {name!r} in {workspace_root} ({path.name} not found)",
+                             "generate it first: tao-scaffold generate --name ...")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise WorkspaceError(f"cannot read {answers_relpath(name)}: {exc}".splitlines()[0],
+                             "restore it from git, or regenerate the port") from exc
+    if not isinstance(data, dict):
+        raise WorkspaceError(f"{answers_relpath(name)} is not a YAML mapping", "restore it from git")
+    return data

@@ -6,28 +6,25 @@ import re
 
 from scaffolder import catalog
 from scaffolder.errors import UnsupportedModelError
-from scaffolder.plan import TASKS, PortPlan
+from scaffolder.layout import backbone_module_relpath
+from scaffolder.plan import PortPlan
+from scaffolder.tasks import BACKBONE_ONLY_PIPELINES, TASKS, TaskSpec, task_for, task_named
 
-# HF pipeline tags -> tao-scaffold task blueprints.
-TASK_FOR_PIPELINE = {"image-classification": "classification"}
-# Tags whose models can be ported as a classifier when the user asks for it.
-BACKBONE_ONLY_PIPELINES = {"feature-extraction", "image-feature-extraction"}
 _PLACEHOLDER_LABEL = re.compile(r"^LABEL_\d+$")
 
 
-def choose_task(info, task: str | None) -> str:
+def choose_task(info, task: str | None) -> TaskSpec:
     if task:
-        if task not in TASKS:
-            raise UnsupportedModelError(f"task {task!r} has no blueprint yet", f"available: {', '.join(TASKS)}")
-        return task
+        return task_named(task)
+    spec = task_for(info.pipeline_tag, info.architectures)
+    if spec is not None:
+        return spec
     tag = info.pipeline_tag
-    if tag in TASK_FOR_PIPELINE:
-        return TASK_FOR_PIPELINE[tag]
     arch = ", ".join(info.architectures) or info.model_type
     if tag in BACKBONE_ONLY_PIPELINES:
         raise UnsupportedModelError(
             f"{info.source} is a {tag} model ({arch}) with no task head",
-            "pass --task classification to port it as a classifier on its features",
+            f"pass --task {'|'.join(TASKS)} to port it as that task's backbone",
         )
     raise UnsupportedModelError(
         f"{info.source} is a {tag or 'untagged'} model ({arch}); tao-scaffold has blueprints for: {', '.join(TASKS)}",
@@ -35,14 +32,19 @@ def choose_task(info, task: str | None) -> str:
     )
 
 
-def choose_backbone(info) -> tuple[catalog.Family, catalog.Variant]:
+def choose_backbone(info, task: TaskSpec) -> tuple[catalog.Family, catalog.Variant]:
     family = catalog.family_for(info.model_type)
     if family is None:
         raise UnsupportedModelError(
             f"tao-scaffold has no catalog family for HF model_type {info.model_type!r} "
             f"({', '.join(info.architectures) or 'no architecture'})",
-            f"supported families: {', '.join(catalog.known_model_types())}; a new family is one declarative "
-            "entry in scaffolder/catalog.py (a TAO backbone, a timm architecture or the HF wrapper)",
+            f"supported families: {', '.join(catalog.known_model_types())}; a new family is one module in "
+            "scaffolder/catalog/ (a TAO backbone, a timm architecture or the HF wrapper)",
+        )
+    if not family.supports(task.name):
+        raise UnsupportedModelError(
+            f"the catalog's {family.name} family has no {task.name} port (it supports: {', '.join(family.tasks)})",
+            f"{task.name} ports exist for: {', '.join(catalog.known_model_types(task.name))}",
         )
     variant = family.match(info.config)
     if variant is None:
@@ -56,7 +58,6 @@ def choose_backbone(info) -> tuple[catalog.Family, catalog.Variant]:
 
 
 STRATEGIES = ("reuse", "timm_subclass", "hf_wrapper")
-BACKBONE_DIR = "nvidia_tao_pytorch/cv/backbone_v2"
 HF_WRAPPER_NOTE = (
     "{backbone} wraps a transformers model: transformers must be installed wherever the backbone is built "
     "(training, evaluation, ONNX export); the ONNX file and TensorRT engine do not need it"
@@ -69,7 +70,7 @@ def strategy_reason(family: catalog.Family, variant: catalog.Variant, info) -> s
     if variant.strategy == "reuse":
         return f"TAO backbone_v2 registers {variant.backbone}, matching {geometry}"
     missing = family.missing_reason or f"TAO 7.3 has no {family.name} backbone"
-    target = f"{BACKBONE_DIR}/{variant.backbone}.py"
+    target = backbone_module_relpath(variant.backbone).split("/", 1)[1]
     if variant.strategy == "timm_subclass":
         return (f"{missing}; timm has {variant.timm_name} ({geometry}): generate {target}, "
                 f"a subclass of it with TAO's BackboneBase, registered as {variant.backbone}")
@@ -121,15 +122,21 @@ def class_labels(info, num_classes: int | None) -> tuple[int, list[str]]:
     return count, [str(label) for label in labels]
 
 
-def make_plan(info, name: str, *, task: str | None = None, num_classes: int | None = None,
-              config_layout: str = "vendored", tao_version: str = "7.3.0") -> PortPlan:
-    task = choose_task(info, task)
-    family, variant = choose_backbone(info)
+def plan_port(info, name: str, *, task: str | None = None, num_classes: int | None = None,
+              config_layout: str = "vendored", tao_version: str = "7.3.0", weights: bool = True,
+              progress=lambda _msg: None) -> PortPlan:
+    """The complete plan of a port -- every decision, the derived weight mapping included.
+
+    The one writer of a plan: cli, generate and update call this (or read a reviewed port.yml) and never
+    patch the result.
+    """
+    spec = choose_task(info, task)
+    family, variant = choose_backbone(info, spec)
     count, names = class_labels(info, num_classes)
     std, std_note = image_std(info)
-    return PortPlan(
+    plan = PortPlan(
         name=name,
-        task=task,
+        task=spec.name,
         model=info.source,
         model_type=info.model_type,
         architectures=list(info.architectures),
@@ -139,7 +146,7 @@ def make_plan(info, name: str, *, task: str | None = None, num_classes: int | No
         backbone_strategy=variant.strategy,
         strategy_reason=strategy_reason(family, variant, info),
         timm_name=variant.timm_name or "",
-        head_in_channels=variant.num_features,
+        num_features=variant.num_features,
         img_size=int(info.image_size),
         in_channels=int(info.num_channels or 3),
         mean=[float(v) for v in info.image_mean],
@@ -151,16 +158,17 @@ def make_plan(info, name: str, *, task: str | None = None, num_classes: int | No
         config_layout=config_layout,
         tao_version=tao_version,
     )
+    if not weights:
+        plan.mapping_notes = ["weights: not derived (--no-weights); convert-weights and hf_parity are unavailable"]
+        return plan
+    from scaffolder.convert.port_mapping import as_python, mapping_for_plan
 
-
-def plan_port(info, name: str, *, task: str | None = None, num_classes: int | None = None,
-              config_layout: str = "vendored", tao_version: str = "7.3.0", weights: bool = True,
-              progress=lambda _msg: None) -> PortPlan:
-    """The complete plan of a port: the decisions of :func:`make_plan` plus the derived weight mapping."""
-    plan = make_plan(info, name, task=task, num_classes=num_classes, config_layout=config_layout,
-                     tao_version=tao_version)
-    if weights:
-        from scaffolder.convert.port_mapping import attach_to_plan
-
-        attach_to_plan(plan, info.config, progress)
+    mapping = mapping_for_plan(plan, info.config, progress)
+    if mapping is None:
+        plan.mapping_notes = [f"no HF weight-conversion rules for family {plan.family!r} ({plan.task}); "
+                              "converter not derived"]
+        return plan
+    plan.weight_mapping = as_python(mapping.source)
+    plan.norm_eps = dict(mapping.norm_eps)
+    plan.mapping_notes = list(mapping.notes)
     return plan

@@ -6,6 +6,7 @@ import contextlib
 import io
 import warnings
 from pathlib import Path
+from typing import Any, Mapping
 
 import black
 import copier
@@ -15,10 +16,6 @@ from scaffolder.plan import PortPlan
 
 BLUEPRINT_ROOT = Path(__file__).resolve().parent.parent  # holds copier.yml and blueprints/
 BLACK_MODE = black.Mode(line_length=120)
-
-
-def answers_relpath(name: str) -> str:
-    return f"tao-pytorch/nvidia_tao_pytorch/cv/{name}/.tao-scaffold-answers.yml"
 
 
 # Copier renders a template checkout with uncommitted changes from a throwaway "draft" commit and records
@@ -40,17 +37,22 @@ def _quiet_copier():
         yield
 
 
-def render(plan: PortPlan, dest: Path, *, template: Path | None = None, vcs_ref: str | None = None) -> None:
-    """Render the plan's blueprint into ``dest`` (a staging tree laid out like the workspace)."""
+def render(plan: PortPlan | Mapping[str, Any], dest: Path, *, template: Path | None = None,
+           vcs_ref: str | None = None) -> None:
+    """Render the plan's blueprint into ``dest`` (a staging tree laid out like the workspace).
+
+    ``plan`` may be raw answers (``update`` renders an older blueprint with the answers it wrote).
+    """
+    data = plan.answers() if isinstance(plan, PortPlan) else dict(plan)
     template = (template or BLUEPRINT_ROOT).resolve()
     try:
         with _quiet_copier():
             copier.run_copy(
-                str(template), str(dest), data=plan.answers(), defaults=True, overwrite=True,
+                str(template), str(dest), data=data, defaults=True, overwrite=True,
                 quiet=True, unsafe=False, vcs_ref=vcs_ref,
             )
     except Exception as exc:  # copier raises many types; all mean the blueprint could not render
-        raise ScaffoldError(f"rendering the {plan.task} blueprint failed: {exc}".splitlines()[0]) from exc
+        raise ScaffoldError(f"rendering the {data.get('task')} blueprint failed: {exc}".splitlines()[0]) from exc
 
 
 def format_python(tree: Path, *, skip: set[str] = frozenset()) -> int:

@@ -19,10 +19,10 @@ from typing import Callable
 import yaml
 
 from scaffolder.errors import ScaffoldError, WorkspaceError
-from scaffolder.generate import ENTRYPOINT_REPOS, REPOS, console_script
-from scaffolder.patches import add_console_script
-from scaffolder.plan import PortPlan
-from scaffolder.render import BLUEPRINT_ROOT, answers_relpath, format_python, render
+from scaffolder.generate import check_layout, patch_registries
+from scaffolder.layout import REPOS, answers_relpath
+from scaffolder.plan import PortPlan, read_answers
+from scaffolder.render import BLUEPRINT_ROOT, format_python, render
 from scaffolder.staging import FileChange, Staging
 from scaffolder.workspace import Workspace
 
@@ -48,15 +48,7 @@ class UpdateResult:
         return "\n".join(lines)
 
 
-def read_answers(workspace: Workspace, name: str) -> dict:
-    path = workspace.root / answers_relpath(name)
-    if not path.is_file():
-        raise WorkspaceError(f"no tao-scaffold port named {name!r} in {workspace.root} ({path.name} not found)",
-                             "generate it first: tao-scaffold generate --name ...")
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
-
-
-def _render_formatted(plan: PortPlan, dest: Path, template: Path, vcs_ref: str | None) -> dict[str, bytes]:
+def _render_formatted(plan: PortPlan | dict, dest: Path, template: Path, vcs_ref: str | None) -> dict[str, bytes]:
     render(plan, dest, template=template, vcs_ref=vcs_ref)
     format_python(dest)
     return {str(p.relative_to(dest)): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
@@ -83,11 +75,12 @@ def _merge(current: bytes, base: bytes, new: bytes, label: str) -> tuple[bytes, 
 def update(name: str, workspace_dir: Path, *, template: Path | None = None, dry_run: bool = False,
            progress: Callable[[str], None] = lambda _msg: None) -> UpdateResult:
     workspace = Workspace.open(workspace_dir)
-    answers = read_answers(workspace, name)
+    answers = read_answers(workspace.root, name)
     old_ref = str(answers.get("_commit") or "")
     template = (template or BLUEPRINT_ROOT).resolve()
-    plan = PortPlan.from_answers({k: v for k, v in answers.items() if not k.startswith("_")})
-    plan.config_layout = workspace.config_layout
+    recorded = {k: v for k, v in answers.items() if not k.startswith("_")}
+    plan = PortPlan.from_answers(recorded)  # migrated to the current plan fields
+    check_layout(plan, workspace)
     if not old_ref:
         raise WorkspaceError(f"{answers_relpath(name)} records no blueprint version (_commit)",
                              "regenerate with `tao-scaffold generate --allow-dirty`")
@@ -96,7 +89,8 @@ def update(name: str, workspace_dir: Path, *, template: Path | None = None, dry_
     with Staging(workspace.root) as staging:
         progress(f"render: {name} as blueprint {old_ref} (what it was generated from)")
         try:
-            old = _render_formatted(plan, staging.root / "old", template, old_ref)
+            # the old blueprint reads the answers as that version wrote them
+            old = _render_formatted(recorded, staging.root / "old", template, old_ref)
         except ScaffoldError as exc:
             raise ScaffoldError(f"cannot render blueprint version {old_ref} from {template}: {exc}",
                                 "pass --template with the tao-scaffold checkout the port was generated from") from exc
@@ -129,12 +123,7 @@ def update(name: str, workspace_dir: Path, *, template: Path | None = None, dry_
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(merged)
 
-        for repo, package in ENTRYPOINT_REPOS:  # re-assert the registry entries (idempotent)
-            rel = f"{repo}/setup.py"
-            source = (workspace.root / rel).read_text(encoding="utf-8")
-            (staging.tree / rel).write_text(
-                add_console_script(source, name, console_script(package, name), filename=rel), encoding="utf-8"
-            )
+        patch_registries(plan, workspace, staging.tree, progress)  # re-assert the registrations (idempotent)
 
         result.changes = staging.changes() + [FileChange(rel, "deleted") for rel in deleted]
         if not dry_run:

@@ -21,13 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from scaffolder.errors import WorkspaceError
+from scaffolder.layout import BACKBONE_V2, PACKAGES, REPOS
 
-REPO_NAMES = ("tao-core", "tao-pytorch", "tao-deploy")
-PACKAGES = {
-    "tao-core": "nvidia_tao_core",
-    "tao-pytorch": "nvidia_tao_pytorch",
-    "tao-deploy": "nvidia_tao_deploy",
-}
+REPO_NAMES = REPOS
 CLONE_URLS = {name: f"https://github.com/NVIDIA-TAO/{name}.git" for name in REPO_NAMES}
 INIT_HINT = "tao-scaffold workspace init DIR --from-pypi 7.3.0"
 # Folders of nvidia_tao_pytorch that hold one sub-folder per network.
@@ -299,23 +295,25 @@ class Workspace:
 
     def backbones(self) -> dict[str, str]:
         """Registered backbone name -> ``file.py:line`` (see :meth:`backbone_names`)."""
-        folder = self.package("tao-pytorch") / "cv" / "backbone_v2"
-        found: dict[str, str] = {}
-        for source in sorted(folder.glob("*.py")) if folder.is_dir() else []:
-            try:
-                tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
-            except (SyntaxError, UnicodeDecodeError):
-                continue
-            for node in ast.walk(tree):
-                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                    if any(
-                        _is_register(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list
-                    ):
-                        found.setdefault(node.name, f"{source.name}:{node.lineno}")
-                elif isinstance(node, ast.Call) and _is_register(node.func) and node.args:
-                    if isinstance(node.args[0], ast.Name):
-                        found.setdefault(node.args[0].id, f"{source.name}:{node.lineno}")
-        return found
+        return registered_backbones(self.root / BACKBONE_V2)
+
+
+def registered_backbones(folder: Path) -> dict[str, str]:
+    """Names registered with ``BACKBONE_REGISTRY`` in ``folder/*.py`` -> ``file.py:line`` (read with ``ast``)."""
+    found: dict[str, str] = {}
+    for source in sorted(folder.glob("*.py")) if folder.is_dir() else []:
+        try:
+            tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                if any(_is_register(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list):
+                    found.setdefault(node.name, f"{source.name}:{node.lineno}")
+            elif isinstance(node, ast.Call) and _is_register(node.func) and node.args:
+                if isinstance(node.args[0], ast.Name):
+                    found.setdefault(node.args[0].id, f"{source.name}:{node.lineno}")
+    return found
 
 
 def _is_register(func: ast.AST) -> bool:

@@ -23,6 +23,7 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("nvidia_tao_pytorch.cv.backbone_v2")
 
 from scaffolder import catalog  # noqa: E402
+import scaffolder.catalog.deit  # noqa: E402,F401  (catalog.deit below)
 from scaffolder.convert import (  # noqa: E402
     WeightConversionError,
     apply_mapping,
@@ -188,7 +189,8 @@ def test_dinov2_with_registers_small_to_tao():
 
 
 DEIT_FAMILY = catalog.Family(
-    name="deit", model_types=("deit",), variants=(), key_rules=catalog.DEIT_KEY_RULES
+    name="deit", model_types=("deit",), variants=(), backbone_rules=catalog.deit.DEIT_BACKBONE_RULES,
+    tasks={"classification": catalog.deit.DEIT_CLASSIFIER}
 )
 
 
@@ -265,7 +267,7 @@ def test_dinov2_base_full():  # facebook/dinov2-base (image_size 518) -> timm vi
 
 def _small_vit_pair(num_labels=2):
     hf = T.ViTForImageClassification(T.ViTConfig(num_labels=num_labels, **SMALL_VIT)).eval()
-    overrides = {kw: fn(hf.config.to_dict()) for kw, fn in catalog.family_for("vit").key_rules.tao_kwargs}
+    overrides = {kw: fn(hf.config.to_dict()) for kw, fn in catalog.family_for("vit").backbone_rules.tao_kwargs}
     return hf, overrides
 
 
@@ -349,7 +351,7 @@ def test_base_model_checkpoint_without_prefix_or_head(tmp_path):
     schema = build_tao_model(
         "timm:vit_base_patch14_dinov2",
         7,
-        {kw: fn(base.config.to_dict()) for kw, fn in catalog.family_for("dinov2").key_rules.tao_kwargs},
+        {kw: fn(base.config.to_dict()) for kw, fn in catalog.family_for("dinov2").backbone_rules.tao_kwargs},
     ).state_dict()
     state_dict, report = convert_checkpoint(path, "dinov2", schema, num_classes=7)
     assert "no classifier" in report.mapping.skipped_head.reason
@@ -422,7 +424,7 @@ def test_saved_checkpoint_loads_through_tao_pretrained_backbone_path(tmp_path):
     state_dict, _ = convert_checkpoint(
         _save(hf.state_dict(), tmp_path / "m.safetensors"), "vit", tao.state_dict(), num_classes=2
     )
-    saved = save_tao_checkpoint(state_dict, tmp_path / "out" / "backbone.pth")
+    saved = save_tao_checkpoint(state_dict, tmp_path / "out" / "backbone.pth", "classification")
     assert set(saved) == {"state_dict"}  # plain layout: no key would be rewritten by cls_parser
     # exactly what classification_pyt's build_model does with model.backbone.pretrained_backbone_path
     loaded = load_pretrained_weights(
@@ -433,7 +435,7 @@ def test_saved_checkpoint_loads_through_tao_pretrained_backbone_path(tmp_path):
     assert not result.missing_keys and not result.unexpected_keys
     # keys cls_parser would mangle ("module", "model.", "backbone." prefixes) use TAO's own layout instead
     tricky = {"model.x": torch.zeros(1), "blocks.0.module.w": torch.ones(1), "backbone.y": torch.ones(2)}
-    saved = save_tao_checkpoint(tricky, tmp_path / "tricky.pth")
+    saved = save_tao_checkpoint(tricky, tmp_path / "tricky.pth", "classification")
     assert saved["tao_model"] == "classification"
     loaded = load_pretrained_weights(str(tmp_path / "tricky.pth"), parser=cls_parser, ptm_adapter=ptm_adapter)
     assert set(loaded) == set(tricky)
@@ -445,10 +447,10 @@ def test_every_family_with_rules_compiles_and_catalog_backbones_exist():
     import re
 
     for family in catalog.FAMILIES:
-        if family.key_rules is None:
-            continue
-        for rule in family.key_rules.rules:
-            re.compile(rule.pattern)
+        for task in family.tasks:
+            rules = family.key_rules(task)
+            for rule in rules.rules if rules else ():
+                re.compile(rule.pattern)
         for variant in family.variants:
             if variant.strategy == "reuse":
                 assert variant.backbone in BACKBONE_REGISTRY._obj_map  # pylint: disable=protected-access

@@ -573,7 +573,7 @@ def test_non_bmp_labels_survive(template_snapshot: Path, tmp_path: Path):
     from scaffolder.render import render
 
     labels = ["cat 🐱", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢"]
-    plan = PortPlan(name="emoji_port", task="classification", backbone="vit_base_patch16", head_in_channels=768,
+    plan = PortPlan(name="emoji_port", task="classification", backbone="vit_base_patch16", num_features=768,
                     num_classes=2, class_names=labels)
     render(plan, tmp_path / "tree", template=template_snapshot)
     source = (tmp_path / "tree/tao-pytorch/nvidia_tao_pytorch/config/emoji_port/default_config.py").read_text()
@@ -614,7 +614,7 @@ def test_backbone_plan_and_rendered_specs(kind: str, template_snapshot: Path, tm
         labels = [extra["id2label"][i] for i in range(len(extra["id2label"]))]
     else:
         labels = list(imagenet_labels())
-    assert (plan.backbone, plan.head_in_channels, plan.img_size) == (backbone, width, size)
+    assert (plan.backbone, plan.num_features, plan.img_size) == (backbone, width, size)
     assert plan.mean == pytest.approx(mean) and plan.std == pytest.approx(std)
     assert (plan.num_classes, plan.class_names) == (len(labels), labels)
     assert f"TAO backbone:   {backbone}" in out and f"head width:     {width}" in out

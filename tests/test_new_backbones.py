@@ -22,15 +22,16 @@ import pytest
 from scaffolder import catalog
 from scaffolder.cli import main
 from scaffolder.errors import ScaffoldError
-from scaffolder.generate import BACKBONE_V2, tao_registered_backbones
+from scaffolder.layout import BACKBONE_V2, BACKBONE_V2_INIT
+from scaffolder.workspace import registered_backbones
 from scaffolder.hf_inspect import inspect_model
 from scaffolder.plan import PortPlan
-from scaffolder.planner import make_plan
+from scaffolder.planner import plan_port
 from scaffolder.render import BLACK_MODE, BLUEPRINT_ROOT
 from tests.model_factory import make_model_dir
 
 REPOS = ("tao-core", "tao-pytorch", "tao-deploy")
-INIT = f"{BACKBONE_V2}/__init__.py"
+INIT = BACKBONE_V2_INIT
 # port name -> (model folder builder, backbone, head width, image size)
 PORTS = {
     "dinov2_base_cls": ("dinov2_base", "vit_base_patch14_dinov2_mlp", 768, 224),
@@ -80,7 +81,7 @@ def plan_for(kind: str, tmp_path: Path, **config_changes) -> PortPlan:
         config.update(config_changes)
         (folder / "config.json").write_text(json.dumps(config))
     info = inspect_model(str(folder), include_weights_schema=False)
-    return make_plan(info, "port_x", task="classification")
+    return plan_port(info, "port_x", task="classification", weights=False)
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ def test_catalog_generated_backbones_are_new_names_on_real_timm_architectures():
 
     names = [v.backbone for v in GENERATED]
     assert len(names) == len(set(names))
-    tao_names = tao_registered_backbones(installed_tao_backbone_dir(), Path("/nonexistent"))
+    tao_names = registered_backbones(installed_tao_backbone_dir())
     assert len(tao_names) >= 120  # the scan sees TAO's own registrations
     assert not set(names) & set(tao_names)
     assert not set(names) & set(catalog.all_backbones())
@@ -148,7 +149,7 @@ def test_plan_names_strategy_reason_and_notes(tmp_path: Path):
     plan = plan_for("dinov2_base", tmp_path)
     assert (plan.backbone, plan.backbone_strategy, plan.timm_name) == (
         "vit_base_patch14_dinov2_mlp", "timm_subclass", "vit_base_patch14_dinov2")
-    assert plan.head_in_channels == 768 and plan.img_size == 224  # HF dinov2 preprocessor crops 224
+    assert plan.num_features == 768 and plan.img_size == 224  # HF dinov2 preprocessor crops 224
     assert "no plain-MLP DINOv2" in plan.strategy_reason and "timm has vit_base_patch14_dinov2" in plan.strategy_reason
     assert "backbone_v2/vit_base_patch14_dinov2_mlp.py" in plan.strategy_reason
 
@@ -160,7 +161,7 @@ def test_plan_names_strategy_reason_and_notes(tmp_path: Path):
         "deit_base_distilled_patch16_224_cls", "deit_base_distilled_patch16_224")
 
     effnet = plan_for("efficientnet", tmp_path)
-    assert (effnet.backbone, effnet.timm_name, effnet.head_in_channels) == (
+    assert (effnet.backbone, effnet.timm_name, effnet.num_features) == (
         "tf_efficientnet_b0", "tf_efficientnet_b0", 1280)
     assert effnet.std == pytest.approx([0.229, 0.224, 0.225], abs=1e-6)  # include_top divides by std twice
     assert any("divides by image_std twice" in n for n in effnet.export_notes)
@@ -186,7 +187,7 @@ def test_rendered_timm_backbones_are_exactly_their_timm_architectures(tmp_path: 
         fam = next(f for f in catalog.FAMILIES if variant in f.variants)
         plan = PortPlan(name="port_x", task="classification", family=fam.name, model_type=fam.model_types[0],
                         backbone=variant.backbone, backbone_strategy=variant.strategy,
-                        timm_name=variant.timm_name or "", head_in_channels=variant.num_features)
+                        timm_name=variant.timm_name or "", num_features=variant.num_features)
         source = black.format_str(render_partial(plan), mode=BLACK_MODE)  # as generate formats it
         assert max(len(line) for line in source.splitlines()) <= BLACK_MODE.line_length, variant.backbone
         assert "PreTrainedModel)" not in source and f"def {variant.backbone}(**kwargs):" in source

@@ -12,6 +12,7 @@ import torch
 
 from scaffolder.catalog import Family, KeyRules
 from scaffolder.convert.engine import WeightMapping, derive_mapping, resolve_rules, schema_of
+from scaffolder.tasks import CLASSIFICATION
 from scaffolder.convert.runtime import apply_mapping, load_hf_state_dict, tao_checkpoint
 from scaffolder.errors import ModelSourceError, ScaffoldError
 
@@ -53,6 +54,7 @@ def convert_checkpoint(
     tao_state_dict_schema: Mapping[str, Any],
     *,
     num_classes: int,
+    task: str = CLASSIFICATION.name,
 ) -> tuple[dict[str, torch.Tensor], ConversionReport]:
     """Read ``hf_weights`` (safetensors/bin file or model dir) and build the TAO state dict.
 
@@ -60,7 +62,7 @@ def convert_checkpoint(
     sized for ``num_classes``; when the HF classifier has another class count the head is left out and
     the report says so. Raises ``WeightConversionError`` listing missing / unexpected / mis-shaped keys.
     """
-    name, rules = resolve_rules(family)
+    name, rules = resolve_rules(family, task)
     try:
         hf_sd = load_hf_state_dict(hf_weights)
     except (OSError, RuntimeError, ValueError) as exc:
@@ -70,7 +72,7 @@ def convert_checkpoint(
     for key, shape in tao_schema.items():
         if head_re.fullmatch(key) and shape:
             tao_schema[key] = (num_classes,) + shape[1:]
-    mapping = derive_mapping(schema_of(hf_sd), tao_schema, family)
+    mapping = derive_mapping(schema_of(hf_sd), tao_schema, family, task)
     if not mapping.ok:
         raise WeightConversionError(
             f"HF checkpoint {os.fspath(hf_weights)} does not cover the TAO {name} backbone: {mapping.problems()}",
@@ -98,9 +100,9 @@ def convert_checkpoint(
     return state_dict, report
 
 
-def save_tao_checkpoint(state_dict: Mapping[str, torch.Tensor], path: Path | str) -> dict[str, Any]:
-    """Write ``state_dict`` for ``model.backbone.pretrained_backbone_path``; returns the saved object."""
-    checkpoint = tao_checkpoint(dict(state_dict))
+def save_tao_checkpoint(state_dict: Mapping[str, torch.Tensor], path: Path | str, tao_model: str) -> dict[str, Any]:
+    """Write ``state_dict`` as TAO's loader for ``tao_model`` reads it; returns the saved object."""
+    checkpoint = tao_checkpoint(dict(state_dict), tao_model)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, os.fspath(path))
     return checkpoint

@@ -42,26 +42,29 @@ def _weights_path(source: str) -> Path:
 
 
 def run(args, progress) -> int:
-    from scaffolder.update import read_answers
+    from scaffolder.plan import PortPlan, read_answers
+    from scaffolder.tasks import load_object, task_named
     from scaffolder.workspace import Workspace
 
     workspace = Workspace.open(Path(args.workspace))
-    answers = read_answers(workspace, args.name)
-    backbone, family = answers["backbone"], answers.get("family") or answers.get("model_type")
-    num_classes = args.num_classes or int(answers["num_classes"])
+    plan = PortPlan.from_answers({k: v for k, v in read_answers(workspace.root, args.name).items()
+                                  if not k.startswith("_")})
+    spec = task_named(plan.task)
+    backbone, family = plan.backbone, plan.family or plan.model_type
+    num_classes = args.num_classes or int(plan.num_classes)
     weights = _weights_path(args.hf_weights)
 
     # The port's own backbone code (new backbones live in the workspace) wins over installed TAO.
     for repo in ("tao-pytorch", "tao-core"):
         sys.path.insert(0, str(workspace.repo(repo)))
-    progress(f"build: TAO backbone {backbone} ({num_classes} classes) for its state-dict schema")
+    progress(f"build: TAO {plan.task} model on {backbone} ({num_classes} classes) for its state-dict schema")
     from scaffolder.convert.checkpoint import convert_checkpoint, save_tao_checkpoint
-    from scaffolder.convert.parity import build_tao_model
 
-    tao_schema = {k: tuple(v.shape) for k, v in build_tao_model(backbone, num_classes).state_dict().items()}
+    tao = load_object(spec.tao_model_builder)(backbone, num_classes, plan.task_params)
+    tao_schema = {k: tuple(v.shape) for k, v in tao.state_dict().items()}
     progress(f"convert: {weights}")
-    state_dict, report = convert_checkpoint(weights, family, tao_schema, num_classes=num_classes)
-    save_tao_checkpoint(state_dict, Path(args.out))
+    state_dict, report = convert_checkpoint(weights, family, tao_schema, num_classes=num_classes, task=plan.task)
+    save_tao_checkpoint(state_dict, Path(args.out), spec.tao_model)
     print(report.text())
     print(f"wrote {args.out}: set model.backbone.pretrained_backbone_path to it")
     return 0

@@ -16,7 +16,8 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from scaffolder.catalog import FAMILIES, Family, KeyRules, family_for
+from scaffolder.catalog import Family, KeyRules, family_for, family_named
+from scaffolder.tasks import CLASSIFICATION
 
 Shape = tuple[int, ...]
 Row = tuple[str, tuple[str, ...], tuple[tuple[str, Any], ...]]
@@ -153,33 +154,41 @@ def schema_of(state_dict_or_schema: Mapping[str, Any]) -> dict[str, Shape]:
     return schema
 
 
-def resolve_rules(family: Family | KeyRules | str) -> tuple[str, KeyRules]:
-    """(family name, KeyRules) from a Family, a KeyRules, a family name or an HF model_type."""
+def resolve_family(family: Family | str) -> Family:
+    """A catalog Family from itself, its name or an HF model_type."""
+    if isinstance(family, Family):
+        return family
+    found = family_named(family) or family_for(family)
+    if found is None:
+        raise KeyError(f"unknown family {family!r}")
+    return found
+
+
+def resolve_rules(family: Family | KeyRules | str, task: str = CLASSIFICATION.name) -> tuple[str, KeyRules]:
+    """(family name, KeyRules of a ``task`` port) from a Family, a KeyRules, a family name or an HF model_type."""
     if isinstance(family, KeyRules):
         return "custom", family
-    if isinstance(family, str):
-        found = next((f for f in FAMILIES if f.name == family), None) or family_for(family)
-        if found is None:
-            raise KeyError(f"unknown family {family!r}")
-        family = found
-    if family.key_rules is None:
+    family = resolve_family(family)
+    rules = family.key_rules(task)
+    if rules is None:
         raise KeyError(
-            f"family {family.name!r} has no key_rules: weight conversion is not supported for it yet"
+            f"family {family.name!r} has no key rules for {task} ports: weight conversion is not supported yet"
         )
-    return family.name, family.key_rules
+    return family.name, rules
 
 
 def derive_mapping(
     hf_schema: Mapping[str, Any],
     tao_schema: Mapping[str, Any],
     family: Family | KeyRules | str,
+    task: str = CLASSIFICATION.name,
 ) -> WeightMapping:
     """Derive the explicit mapping for one (HF checkpoint, TAO backbone) pair.
 
     ``hf_schema`` / ``tao_schema``: key -> shape (or state dicts). ``family``: catalog Family, its name,
     an HF model_type, or a bare ``KeyRules``.
     """
-    name, rules = resolve_rules(family)
+    name, rules = resolve_rules(family, task)
     hf = schema_of(hf_schema)
     tao = schema_of(tao_schema)
     head_re = re.compile(rules.tao_head)

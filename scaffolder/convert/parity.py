@@ -25,8 +25,9 @@ from unittest import mock
 import torch
 from torch import nn
 
-from scaffolder.catalog import FAMILIES, Family, family_for
-from scaffolder.convert.engine import WeightMapping, derive_mapping
+from scaffolder.catalog import Family, family_for
+from scaffolder.convert.engine import WeightMapping, derive_mapping, resolve_family
+from scaffolder.tasks import CLASSIFICATION, load_object
 from scaffolder.convert.runtime import apply_mapping
 from scaffolder.errors import ScaffoldError
 
@@ -118,8 +119,9 @@ def check_parity(
     config = _as_config(hf_config)
     cfg = config.to_dict()
     fam = _family(family, cfg.get("model_type", ""))
-    if fam.key_rules is None:
-        raise ParityError(f"family {fam.name!r} has no key_rules")
+    rules = fam.key_rules(CLASSIFICATION.name)
+    if rules is None:
+        raise ParityError(f"family {fam.name!r} has no key rules for {CLASSIFICATION.name} ports")
     hf, tao, overrides = _build_pair(fam, backbone, config, seed, tao_overrides)
     mapping = _convert_and_load(fam, backbone, hf, tao)
 
@@ -127,7 +129,7 @@ def check_parity(
     gen = torch.Generator().manual_seed(seed + 1)
     x = torch.randn(batch_size, cfg.get("num_channels", 3), *size, generator=gen)
 
-    with torch.no_grad(), _trace(hf) as hf_ran, _capture_features(hf, fam.key_rules.hf_features) as hf_feat:
+    with torch.no_grad(), _trace(hf) as hf_ran, _capture_features(hf, rules.hf_features) as hf_feat:
         hf_logits = hf(pixel_values=x).logits
     with torch.no_grad(), _trace(tao) as tao_ran, _capture_head_input(tao) as tao_feat:
         tao_logits = tao(x)
@@ -190,16 +192,14 @@ def check_parity(
 
 def _build_pair(fam: Family, backbone: str, config: Any, seed: int, tao_overrides: Mapping[str, Any] | None):
     """(HF model with perturbed random weights, TAO model, TAO constructor overrides used)."""
-    from transformers import AutoModelForImageClassification  # pylint: disable=import-outside-toplevel
-
     cfg = config.to_dict()
     torch.manual_seed(seed)
-    hf = AutoModelForImageClassification.from_config(config).eval()
+    hf = load_object(f"transformers:{CLASSIFICATION.hf_auto_class}").from_config(config).eval()
     randomize_(hf, seed)
     overrides: dict[str, Any] = {}
     variant = fam.match(cfg)
     if variant is None or variant.backbone != backbone:  # reduced config: derive the TAO geometry from it
-        overrides.update({kwarg: fn(cfg) for kwarg, fn in fam.key_rules.tao_kwargs})
+        overrides.update({kwarg: fn(cfg) for kwarg, fn in fam.backbone_rules.tao_kwargs})
     overrides.update(tao_overrides or {})
     # A backbone tao-scaffold generates (timm_subclass) is its timm architecture, state-dict-wise.
     generated = next(
@@ -324,7 +324,10 @@ def _family(family: Family | str | None, model_type: str) -> Family:
         return family
     found = None
     if isinstance(family, str):
-        found = next((f for f in FAMILIES if f.name == family), None) or family_for(family)
+        try:
+            found = resolve_family(family)
+        except KeyError:
+            found = None
     elif model_type:
         found = family_for(model_type)
     if found is None:

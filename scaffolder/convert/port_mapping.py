@@ -17,8 +17,9 @@ from typing import Any
 
 from scaffolder import __version__
 from scaffolder.errors import ScaffoldError
+from scaffolder.tasks import CLASSIFICATION, load_object, task_named
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: keyed by task and task_params
 
 
 @dataclass
@@ -33,11 +34,12 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "tao-scaffold" / "mappings"
 
 
-def _cache_key(config: dict, family: str, target: str, num_classes: int) -> str:
+def _cache_key(config: dict, family: str, task: str, target: str, num_classes: int, task_params: dict) -> str:
     import importlib.metadata as md
 
     versions = {d: _version(md, d) for d in ("transformers", "timm", "nvidia-tao-pytorch")}
-    blob = json.dumps([CACHE_VERSION, __version__, config, family, target, num_classes, versions], sort_keys=True)
+    blob = json.dumps([CACHE_VERSION, __version__, config, family, task, target, num_classes, task_params, versions],
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -49,14 +51,16 @@ def _version(md, dist: str) -> str:
 
 
 def derive_for_port(config: dict, family: str, backbone: str, *, timm_name: str = "", num_classes: int,
+                    task: str = CLASSIFICATION.name, task_params: dict | None = None,
                     use_cache: bool = True) -> PortMapping:
-    """Mapping for a port whose TAO backbone is ``backbone`` (a generated one is its timm ``timm_name``)."""
+    """Mapping for a ``task`` port whose TAO backbone is ``backbone`` (a generated one is its timm ``timm_name``)."""
     target = f"timm:{timm_name}" if timm_name else backbone
-    key = _cache_key(config, family, target, num_classes)
+    task_params = dict(task_params or {})
+    key = _cache_key(config, family, task, target, num_classes, task_params)
     cached = cache_dir() / f"{key}.json"
     if use_cache and cached.is_file():
         return PortMapping(**json.loads(cached.read_text()))
-    result = _derive(config, family, target, num_classes)
+    result = _derive(config, family, task, target, num_classes, task_params)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(result)))
@@ -64,22 +68,24 @@ def derive_for_port(config: dict, family: str, backbone: str, *, timm_name: str 
     return result
 
 
-def _derive(config: dict, family: str, target: str, num_classes: int) -> PortMapping:
+def _derive(config: dict, family: str, task: str, target: str, num_classes: int, task_params: dict) -> PortMapping:
     import torch
-    from transformers import AutoConfig, AutoModelForImageClassification
+    from transformers import AutoConfig
 
     from scaffolder.convert.engine import derive_mapping
-    from scaffolder.convert.parity import _eps_mismatches, build_tao_model
+    from scaffolder.convert.parity import _eps_mismatches
 
+    spec = task_named(task)
     hf_config = AutoConfig.for_model(**{k: v for k, v in config.items() if k not in ("transformers_version",)})
     with torch.device("meta"):
-        hf = AutoModelForImageClassification.from_config(hf_config)
+        hf = load_object(f"transformers:{spec.hf_auto_class}").from_config(hf_config)
+    build_tao = load_object(spec.tao_model_builder)
     try:
         with torch.device("meta"):  # shapes only: no memory, no init cost
-            tao = build_tao_model(target, num_classes)
+            tao = build_tao(target, num_classes, task_params)
     except (RuntimeError, NotImplementedError):  # some TAO backbones compute values at init (e.g. .item())
-        tao = build_tao_model(target, num_classes)
-    mapping = derive_mapping(hf.state_dict(), tao.state_dict(), family)
+        tao = build_tao(target, num_classes, task_params)
+    mapping = derive_mapping(hf.state_dict(), tao.state_dict(), family, task)
     if not mapping.ok:
         raise ScaffoldError(f"cannot map HF {family} weights onto TAO {target}: {mapping.problems()}",
                             "the catalog's key rules for this family need an entry for these keys")
@@ -87,7 +93,7 @@ def _derive(config: dict, family: str, target: str, num_classes: int) -> PortMap
                 for _, tao_name in pairs}
     notes = []
     if mapping.skipped_head:
-        notes.append(f"classifier head not converted: {mapping.skipped_head.reason}")
+        notes.append(f"{task} head not converted: {mapping.skipped_head.reason}")
     if norm_eps:
         notes.append(f"{len(norm_eps)} norm layers take HF's eps ({', '.join(sorted({f'{e:g}' for e in norm_eps.values()}))})")
     rows = [[tao_key, list(hf_keys), [list(op) for op in ops]] for tao_key, hf_keys, ops in mapping.table()]
@@ -103,17 +109,14 @@ def as_python(mapping_source: str) -> str:
     return mapping_source
 
 
-def attach_to_plan(plan, config: dict, progress=lambda _msg: None) -> None:
-    """Derive the port's weight mapping and store it in the plan (no-op for families without key rules)."""
-    from scaffolder.catalog import FAMILIES
+def mapping_for_plan(plan, config: dict, progress=lambda _msg: None) -> PortMapping | None:
+    """The port's weight mapping, or None when its family has no conversion rules for its task."""
+    from scaffolder.catalog import family_named
 
-    family = next((f for f in FAMILIES if f.name == plan.family), None)
-    if family is None or family.key_rules is None:
-        plan.mapping_notes = [f"no HF weight-conversion rules for family {plan.family!r}; converter not derived"]
-        return
-    progress(f"map: HF {plan.family} weights -> TAO {plan.backbone} (derived from both state dicts)")
+    family = family_named(plan.family)
+    if family is None or family.key_rules(plan.task) is None:
+        return None
+    progress(f"map: HF {plan.family} weights -> TAO {plan.backbone} {plan.task} model (derived from both state dicts)")
     timm_name = plan.timm_name if plan.backbone_strategy == "timm_subclass" else ""
-    result = derive_for_port(config, family.name, plan.backbone, timm_name=timm_name, num_classes=plan.num_classes)
-    plan.weight_mapping = as_python(result.source)
-    plan.norm_eps = dict(result.norm_eps)
-    plan.mapping_notes = list(result.notes)
+    return derive_for_port(config, family.name, plan.backbone, timm_name=timm_name, num_classes=plan.num_classes,
+                           task=plan.task, task_params=plan.task_params)

@@ -130,6 +130,8 @@ class _Checker:
             (self.task.mean_key, self.task.mean_constant, "mean"),
             (self.task.std_key, self.task.std_constant, "std"),
         ):
+            if not key:  # the task's spec has no such key (e.g. RT-DETR feeds [0, 1] images)
+                continue
             train_value, origin = self.effective(self.train, key, "tao-pytorch", constant)
             if train_value is S.MISSING:
                 self.add(self.train_path, key, "not set and no schema default found")
@@ -242,7 +244,11 @@ class _Checker:
                     f"reads {read}",
                 )
 
-    def geometry(self) -> None:
+    def head_width(self) -> None:
+        """Tasks with a head fed by the backbone's pooled features (``TaskSupport.head_in_channels_key``):
+        the head width in the specs == ``model_params_mapping`` for the spec's backbone, in every config copy."""
+        if not self.task.head_in_channels_key:
+            return
         mapping_ref = None
         mapping_file = None
         for repo in ("tao-core", "tao-pytorch", "tao-deploy"):
@@ -261,28 +267,38 @@ class _Checker:
                 self.add(path, "map_params", f"{table} but {self.port.rel(mapping_file)} has {mapping_ref} "
                          "(vendored config drifted)")
         backbone, _ = self.effective(self.train, self.task.backbone_key, "tao-pytorch", "DEFAULT_BACKBONE")
-        if mapping_ref is not None and backbone is not S.MISSING:
-            if backbone not in mapping_ref:
-                self.add(self.train_path, self.task.backbone_key,
-                         f"{backbone} has no entry in model_params_mapping ({', '.join(mapping_ref)})")
-            else:
-                expected = mapping_ref[backbone]
-                for path, doc in [(self.train_path, self.train),
-                                  *((self.deploy_paths[k], v) for k, v in self.deploy.items())]:
-                    value = S.get(doc, self.task.head_in_channels_key)
-                    if value is not S.MISSING and value != expected:
-                        self.add(path, self.task.head_in_channels_key,
-                                 f"{value} but model_params_mapping has {expected} for backbone {backbone}")
-                planned = self.port.answers.get("head_in_channels")
-                if planned is not None and planned != expected:
-                    self.add(self.port.answers_file, "head_in_channels",
-                             f"{planned} but model_params_mapping has {expected} for {backbone}", WARNING)
+        if mapping_ref is None or backbone is S.MISSING:
+            return
+        if backbone not in mapping_ref:
+            self.add(self.train_path, self.task.backbone_key,
+                     f"{backbone} has no entry in model_params_mapping ({', '.join(mapping_ref)})")
+            return
+        expected = mapping_ref[backbone]
+        for path, doc in [(self.train_path, self.train), *((self.deploy_paths[k], v) for k, v in self.deploy.items())]:
+            value = S.get(doc, self.task.head_in_channels_key)
+            if value is not S.MISSING and value != expected:
+                self.add(path, self.task.head_in_channels_key,
+                         f"{value} but model_params_mapping has {expected} for backbone {backbone}")
+        planned = self.port.answers.get("num_features", self.port.answers.get("head_in_channels"))
+        if planned is not None and planned != expected:
+            self.add(self.port.answers_file, "num_features",
+                     f"{planned} but model_params_mapping has {expected} for {backbone}", WARNING)
+
+    def geometry(self) -> None:
+        """The backbone and the input size agree across the training spec, the deploy specs and the plan."""
+        if not self.task.backbone_key:
+            return
+        backbone, _ = self.effective(self.train, self.task.backbone_key, "tao-pytorch", "DEFAULT_BACKBONE")
         for sub, doc in self.deploy.items():
             value = S.get(doc, self.task.backbone_key)
             if backbone is not S.MISSING and value is not S.MISSING and value != backbone:
                 self.add(self.deploy_paths[sub], self.task.backbone_key,
                          f"{value} but the training spec has {backbone}")
-        # input size
+        self.input_size()
+
+    def input_size(self) -> None:
+        if not self.task.img_size_key:
+            return
         size = S.get(self.train, self.task.img_size_key)
         if size is S.MISSING:
             size = self.port.answers.get("img_size", S.MISSING)
@@ -303,6 +319,10 @@ class _Checker:
         if planned is not None and planned != size:
             self.add(self.train_path, self.task.img_size_key, f"{size} differs from the plan's img_size {planned}",
                      WARNING)
+
+    def class_count(self) -> None:
+        if not self.task.num_classes_key:
+            return
         classes = S.get(self.train, self.task.num_classes_key)
         for sub, doc in self.deploy.items():
             value = S.get(doc, self.task.num_classes_key)
@@ -371,6 +391,8 @@ def check_port(port: Port, task: TaskSupport, *, strict: bool = False) -> list[V
         checker.handoffs()
         checker.checkpoints()
         checker.geometry()
+        checker.head_width()
+        checker.class_count()
         checker.onnx_names()
         checker.out += task.extra_consistency(port, checker.train, checker.deploy)
     checker.packaging()

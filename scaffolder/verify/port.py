@@ -17,7 +17,7 @@ import yaml
 from scaffolder.errors import ScaffoldError
 from scaffolder.workspace import DEPLOY_DOMAINS, PACKAGES, PYTORCH_DOMAINS, REPO_NAMES, Workspace
 
-ANSWERS_FILE = ".tao-scaffold-answers.yml"
+from scaffolder.layout import ANSWERS_FILE  # noqa: E402  (re-exported for verify)
 DEPLOY_SUBTASKS = ("gen_trt_engine", "inference", "evaluate")
 
 
@@ -33,7 +33,7 @@ class Port:
     # -- plan facts ----------------------------------------------------------------------------------
     @property
     def task(self) -> str:
-        return str(self.answers.get("task") or "classification")
+        return str(self.answers.get("task") or "")
 
     @property
     def class_name(self) -> str:

@@ -52,6 +52,7 @@ def main():
     parser.add_argument("--config-class", required=True)
     parser.add_argument("--hf-config", required=True)
     parser.add_argument("--hf-features", default="classifier_input")
+    parser.add_argument("--auto-class", required=True, help="transformers auto class of the task")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tolerance", type=float, default=1e-4)
     parser.add_argument("--out", required=True)
@@ -59,7 +60,8 @@ def main():
 
     import torch
     from omegaconf import OmegaConf
-    from transformers import AutoConfig, AutoModelForImageClassification
+    import transformers
+    from transformers import AutoConfig
 
     converter = importlib.import_module(f"nvidia_tao_pytorch.cv.{args.name}.utils.hf_checkpoint_converter")
     build = importlib.import_module(f"nvidia_tao_pytorch.cv.{args.name}.model.build")
@@ -67,12 +69,12 @@ def main():
 
     hf_config = AutoConfig.from_pretrained(os.path.dirname(os.path.abspath(args.hf_config)))
     torch.manual_seed(args.seed)
-    hf = AutoModelForImageClassification.from_config(hf_config).eval()
+    hf = getattr(transformers, args.auto_class).from_config(hf_config).eval()
     randomize(hf, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         hf.save_pretrained(tmp)
         ckpt = os.path.join(tmp, "tao.pth")
-        torch.save(converter.tao_checkpoint(converter.convert(tmp)), ckpt)
+        torch.save(converter.tao_checkpoint(converter.convert(tmp), converter.TAO_MODEL), ckpt)
         cfg = OmegaConf.structured(load_object(args.config_class)())
         cfg.model.backbone.pretrained_backbone_path = ckpt
         tao = build.build_model(cfg).eval()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from scaffolder.tasks import task_named
 from scaffolder.verify.stages.base import Stage, StageFailed, StageRun, StageSkipped
 
 TOLERANCE = 1e-4
@@ -24,11 +25,12 @@ def _hf_config(model: str) -> Path | None:
     return Path(cached) if isinstance(cached, str) else None
 
 
-def _hf_features(family: str) -> str:
-    from scaffolder.catalog import FAMILIES
+def _hf_features(family: str, task: str) -> str:
+    from scaffolder.catalog import family_named
 
-    fam = next((f for f in FAMILIES if f.name == family), None)
-    return fam.key_rules.hf_features if fam and fam.key_rules else "classifier_input"
+    fam = family_named(family)
+    rules = fam.key_rules(task) if fam else None
+    return rules.hf_features if rules else "classifier_input"
 
 
 class HfParityStage(Stage):
@@ -47,11 +49,13 @@ class HfParityStage(Stage):
 
     def run(self, ctx, run: StageRun) -> None:
         answers = ctx.port.answers
+        task = ctx.port.task
         config = ctx.probe_dir / "hf_model" / "config.json"
         config.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(_hf_config(str(answers["model"])), config)
         args = ["--name", ctx.port.name, "--config-class", ctx.task.config_class(ctx.port, "tao-pytorch"),
-                "--hf-config", ctx.target(config), "--hf-features", _hf_features(str(answers.get("family", ""))),
+                "--hf-config", ctx.target(config), "--hf-features", _hf_features(str(answers.get("family", "")), task),
+                "--auto-class", task_named(task).hf_auto_class,
                 "--tolerance", f"{TOLERANCE:g}"]
         result, data = run.probe("hf_parity.py", args, repo="tao-pytorch")
         if data.get("crashed"):

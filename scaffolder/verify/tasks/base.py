@@ -51,16 +51,21 @@ class Dataset:
 
 
 class TaskSupport:
-    """Base class: classification-style defaults a task overrides where its format differs."""
+    """Base class: a task declares its spec keys and implements the data/commands/objects hooks.
+
+    Every spec key defaults to None: the cross-phase rule that reads it is skipped for a task that does not
+    set it (RT-DETR specs have no mean/std, say), so no task inherits another task's layout.
+    """
 
     name = "base"
     # Spec keys compared across phases (training spec vs deploy specs vs schema defaults vs plan).
-    mean_key = "dataset.augmentation.mean"
-    std_key = "dataset.augmentation.std"
-    img_size_key = "dataset.img_size"
-    num_classes_key = "dataset.num_classes"
-    backbone_key = "model.backbone.type"
-    head_in_channels_key = "model.head.in_channels"
+    mean_key: str | None = None
+    std_key: str | None = None
+    img_size_key: str | None = None
+    num_classes_key: str | None = None
+    backbone_key: str | None = None
+    # Set by tasks whose head consumes the backbone's pooled features: its width == model_params_mapping.
+    head_in_channels_key: str | None = None
     # Names of the schema constants in the generated default_config.py that hold the defaults.
     mean_constant = "IMAGE_MEAN"
     std_constant = "IMAGE_STD"

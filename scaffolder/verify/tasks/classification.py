@@ -26,6 +26,12 @@ TRAINING_INTERPOLATION = "bilinear"  # classification_pyt CLDataAugmentation: TF
 class ClassificationTask(TaskSupport):
     name = "classification"
     preprocess_probe = "cls_preprocess.py"
+    mean_key = "dataset.augmentation.mean"
+    std_key = "dataset.augmentation.std"
+    img_size_key = "dataset.img_size"
+    num_classes_key = "dataset.num_classes"
+    backbone_key = "model.backbone.type"
+    head_in_channels_key = "model.head.in_channels"
 
     # -- data --------------------------------------------------------------------------------------
     def synthetic_dataset(self, port: Port, dest: Path, img_size: int) -> Dataset:

@@ -118,20 +118,21 @@ def load_hf_state_dict(path):
     return state_dict
 
 
-def tao_checkpoint(state_dict):
-    """Wrap a TAO backbone state dict so that TAO's ``load_pretrained_weights`` returns it unchanged.
+def tao_checkpoint(state_dict, tao_model):
+    """Wrap a TAO state dict so that TAO's ``load_pretrained_weights`` returns it unchanged.
 
     ``model.backbone.pretrained_backbone_path`` checkpoints go through
     ``nvidia_tao_pytorch.core.utils.ptm_utils.load_pretrained_weights``: a dict with ``"state_dict"`` is
     unwrapped and passed to classification's ``cls_parser``, which rewrites keys containing ``module`` or
     starting with ``backbone.`` / ``model.`` / ``ema_``. When no key would be touched the plain
-    ``{"state_dict": ...}`` layout is used; otherwise TAO's own checkpoint layout (``tao_model`` =
-    ``"classification"``, keys prefixed ``model.``, stripped once by ``ptm_adapter``) keeps every key intact.
+    ``{"state_dict": ...}`` layout is used; otherwise TAO's own checkpoint layout (``tao_model`` = the
+    network, e.g. ``"classification"``, keys prefixed ``model.``, stripped once by ``ptm_adapter``) keeps every
+    key intact.
     """
     touched = [k for k in state_dict if "module" in k or k.startswith(("backbone.", "model.", "ema_"))]
     if not touched:
         return {"state_dict": dict(state_dict)}
-    return {"tao_model": "classification", "state_dict": {"model." + k: v for k, v in state_dict.items()}}
+    return {"tao_model": tao_model, "state_dict": {"model." + k: v for k, v in state_dict.items()}}
 
 
 # HF -> TAO weight mapping (vit), derived by tao-scaffold from the HF checkpoint's and
@@ -324,6 +325,7 @@ NORM_EPS = {
     "blocks.11.norm2": 1e-12,
     "norm": 1e-12,
 }
+TAO_MODEL = "classification"  # the network TAO's checkpoint loader dispatches on
 
 
 def convert(hf_weights):
@@ -341,7 +343,7 @@ def main(argv=None):
     parser.add_argument("hf_weights", help="HF safetensors/bin file or model folder")
     parser.add_argument("out", help="TAO checkpoint to write")
     args = parser.parse_args(argv)
-    torch.save(tao_checkpoint(convert(args.hf_weights)), args.out)
+    torch.save(tao_checkpoint(convert(args.hf_weights), TAO_MODEL), args.out)
     print(f"wrote {args.out}")
 
 

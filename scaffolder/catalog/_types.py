@@ -1,0 +1,178 @@
+"""The catalog's data model: backbone facts per family, weight facts per (family, task).
+
+A :class:`Family` describes one HuggingFace architecture family as a *backbone*: the size variants and what
+TAO calls them, preprocessing defaults, the HF -> TAO key rules of the backbone's own tensors, and the
+adaptations a reused TAO backbone needs to compute what HF computes. What a *task* adds on top -- the
+classifier, a segmentation decoder, a detector's neck and heads, where the backbone sits inside the TAO task
+model, what HF's head consumes -- is a :class:`TaskRules` in ``Family.tasks``, keyed by task name
+(``scaffolder.tasks``). A family supports exactly the tasks it lists, as optimum registers a model type
+with the tasks it supports.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+HALF_MEAN = (0.5, 0.5, 0.5)
+HALF_STD = (0.5, 0.5, 0.5)
+
+T = r"(?P<t>weight|bias)"  # parameter name of a Linear/Conv/LayerNorm
+BN = r"(?P<t>weight|bias|running_mean|running_var|num_batches_tracked)"  # BatchNorm state
+QKV = ("query", "key", "value")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One size of a family: the config values that identify it and what TAO calls it."""
+
+    backbone: str  # TAO backbone_v2 registry name (or the name of a backbone tao-scaffold generates)
+    num_features: int  # width of the backbone's final (pooled) feature
+    signature: Mapping[str, Any]  # config.json key -> value; all must match
+    strategy: str = "reuse"  # reuse | timm_subclass | hf_wrapper
+    timm_name: str | None = None  # timm architecture a generated backbone subclasses
+
+
+@dataclass(frozen=True)
+class KeyRule:
+    """One HF -> TAO state-dict key rename, applied by ``scaffolder.convert.engine``.
+
+    ``pattern`` is a regex matched (``fullmatch``) against the HF key after a base-model prefix
+    (``KeyRules.hf_prefixes``) is stripped. ``target`` is a template for the TAO key: ``{g}`` is the
+    named group ``g``, ``{g+1}`` / ``{g-1}`` shift a numeric group, ``{flat:a,b}`` is the rank of the
+    numeric tuple (a, b) among every HF key matched by a ``flat`` rule (stage/layer -> global block
+    index). A tuple of targets fans one HF tensor out to every listed TAO key that exists.
+    ``concat`` lists the values of group ``part`` in the order they are concatenated (dim
+    ``KeyRules.concat_dim``) into one TAO tensor: q/k/v -> qkv.
+    """
+
+    pattern: str
+    target: str | tuple[str, ...]
+    concat: tuple[str, ...] = ()
+
+    def under(self, prefix: str) -> "KeyRule":
+        """The same rule with its TAO target(s) inside module ``prefix`` (e.g. ``backbone.``)."""
+        if not prefix:
+            return self
+        targets = self.target if isinstance(self.target, tuple) else (self.target,)
+        moved = tuple(prefix + t for t in targets)
+        return replace(self, target=moved if isinstance(self.target, tuple) else moved[0])
+
+
+def rule(pattern: str, target: str | tuple[str, ...], concat: tuple[str, ...] = ()) -> KeyRule:
+    return KeyRule(pattern, target, concat)
+
+
+@dataclass(frozen=True)
+class KeyRules:
+    """What the conversion engine applies: one complete HF state dict -> TAO state dict rule set.
+
+    A family's ``backbone_rules`` covers the backbone's tensors (TAO keys relative to the backbone module);
+    :meth:`Family.key_rules` composes it with a task's :class:`TaskRules` into the rules for a whole port.
+    """
+
+    rules: tuple[KeyRule, ...]
+    # Base-model prefixes ("vit."): present in *For<Task> checkpoints, absent in base-model ones.
+    hf_prefixes: tuple[str, ...] = ()
+    ignore: tuple[tuple[str, str], ...] = ()  # (HF key regex, why it has no TAO counterpart)
+    fill: tuple[tuple[str, float, str], ...] = ()  # (TAO key regex, constant, why TAO has it and HF not)
+    tao_head: str = r"$^"  # TAO task-head keys (skipped when the class count differs); none by default
+    concat_dim: int = 0
+    # Parity: the HF tensor equal to the TAO head's input (see TaskRules.hf_features).
+    hf_features: str = "classifier_input"
+    # Parity with reduced configs: TAO/timm constructor kwarg -> function of the HF config dict.
+    tao_kwargs: tuple[tuple[str, Callable[[Mapping[str, Any]], Any]], ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskRules:
+    """Weight facts of one (family, task): the head/neck/decoder rules and where the backbone sits.
+
+    ``rules`` have absolute TAO targets (in the TAO task model); the family's backbone rules are added with
+    their targets under ``tao_backbone_prefix`` unless ``include_backbone_rules`` is off (a whole-model
+    family whose rules already cover its backbone, e.g. a detector).
+    """
+
+    rules: tuple[KeyRule, ...] = ()
+    tao_backbone_prefix: str = ""
+    hf_prefixes: tuple[str, ...] = ()
+    ignore: tuple[tuple[str, str], ...] = ()
+    fill: tuple[tuple[str, float, str], ...] = ()
+    tao_head: str = r"$^"
+    # Parity: the HF tensor equal to TAO's head input. "classifier_input" (what HF feeds its ``classifier``),
+    # "pooler_output" (base-model output) or "tokens:i,j" (mean of those tokens' final hidden states).
+    hf_features: str = "classifier_input"
+    include_backbone_rules: bool = True
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    model_types: tuple[str, ...]
+    variants: tuple[Variant, ...]
+    # task name -> what that task adds; the tasks this family can be ported as.
+    tasks: Mapping[str, TaskRules] = field(default_factory=dict)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    default_image_size: int = 224
+    export_notes: tuple[str, ...] = ()
+    notes: str = ""
+    # Why a variant with no TAO equivalent gets the strategy it gets (shown in the plan).
+    missing_reason: str = ""
+    # Changes the port's build_model makes so a reused TAO backbone computes what the HF model computes
+    # (blueprints/_partials/backbone/hf_adaptations.py.jinja implements each name).
+    hf_adaptations: tuple[str, ...] = ()
+    # HF backbone tensors -> TAO backbone tensors; None: weight conversion not supported yet.
+    backbone_rules: KeyRules | None = None
+
+    def match(self, config: Mapping[str, Any]) -> Variant | None:
+        for variant in self.variants:
+            if all(_normalise(config.get(key)) == _normalise(value) for key, value in variant.signature.items()):
+                return variant
+        return None
+
+    def describe_config(self, config: Mapping[str, Any]) -> str:
+        keys = sorted({k for v in self.variants for k in v.signature})
+        return ", ".join(f"{k}={config.get(k)!r}" for k in keys)
+
+    def supports(self, task: str) -> bool:
+        return task in self.tasks
+
+    def key_rules(self, task: str) -> KeyRules | None:
+        """The complete rules for a ``task`` port of this family (None: no conversion rules)."""
+        spec = self.tasks.get(task)
+        if spec is None or (spec.include_backbone_rules and self.backbone_rules is None):
+            return None
+        base = self.backbone_rules if spec.include_backbone_rules else None
+        prefix = spec.tao_backbone_prefix
+        return KeyRules(
+            rules=spec.rules + (tuple(r.under(prefix) for r in base.rules) if base else ()),
+            hf_prefixes=(base.hf_prefixes if base else ()) + spec.hf_prefixes,
+            ignore=spec.ignore + (base.ignore if base else ()),
+            fill=spec.fill + (tuple((re.escape(prefix) + p, v, why) for p, v, why in base.fill) if base else ()),
+            tao_head=spec.tao_head,
+            concat_dim=base.concat_dim if base else 0,
+            hf_features=spec.hf_features,
+            tao_kwargs=base.tao_kwargs if base else (),
+        )
+
+
+def _normalise(value: Any) -> Any:
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def variant(backbone: str, num_features: int, **signature: Any) -> Variant:
+    return Variant(backbone=backbone, num_features=num_features, signature=signature)
+
+
+def classifier(*head_rules: KeyRule, tao_head: str = r"head\..*", hf_features: str = "classifier_input",
+               ignore: tuple[tuple[str, str], ...] = ()) -> TaskRules:
+    """The classification task of a backbone family: the backbone is the model, plus its linear head."""
+    return TaskRules(rules=head_rules, tao_head=tao_head, hf_features=hf_features, ignore=ignore)
+
+
+CLASSIFIER_HEAD = rule(rf"classifier\.{T}", "head.{t}")  # HF `classifier` Linear -> TAO backbone_v2 `head`
