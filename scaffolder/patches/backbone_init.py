@@ -13,9 +13,8 @@ import libcst.matchers as m
 from libcst.codemod import CodemodContext, VisitorBasedCodemodCommand
 
 from scaffolder.errors import NameError_
+from scaffolder.layout import BACKBONE_V2_PACKAGE as BACKBONE_PACKAGE
 from scaffolder.patches.setup_py import append_item, parse_source, run_codemod, string_quote
-
-BACKBONE_PACKAGE = "nvidia_tao_pytorch.cv.backbone_v2"
 
 
 def _dotted(node: cst.BaseExpression | None) -> str:

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scaffolder.verify import specs as S
+from scaffolder.layout import console_entry, pl_model_file
 from scaffolder.workspace import read_console_scripts, script_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -206,7 +207,7 @@ class _Checker:
                 )
 
     def checkpoints(self) -> None:
-        module = self.port.pytorch_dir / "model" / f"{self.port.name}_pl_model.py"
+        module = self.port.pytorch_dir / pl_model_file(self.port.name)
         names = S.class_attribute(module, "checkpoint_filename") if module.is_file() else {}
         if not names:
             self.add(module, "checkpoint_filename", "no Lightning module sets checkpoint_filename (TAO then names "
@@ -370,7 +371,7 @@ class _Checker:
             except Exception as exc:  # noqa: BLE001 - WorkspaceError with a parse message
                 self.add(setup_py, "console_scripts", str(exc))
                 continue
-            expected = f"{self.port.name}={package}.entrypoint.{self.port.name}:main"
+            expected = console_entry(repo, self.port.name)
             if not entries:
                 self.add(setup_py, "entry_points.console_scripts", f"no {self.port.name}=... entry (expected {expected})")
                 continue

@@ -32,13 +32,12 @@ from scaffolder.verify.stages import ALIASES, STAGE_NAMES, STAGES, Stage
 from scaffolder.verify.tasks import get_task
 
 DEFAULT_REPORT_ROOT = ".tao-scaffold-verify"
-PRIORITY = ("consistency", "train", "export", "deploy-preprocess", "gen_trt_engine", "trt_parity", "trt_inference",
-            "trt_evaluate", "hf_parity", "static", "imports", "l0")
+_BY_NAME = {stage.name: stage for stage in STAGES}
 
 
-def _priority(name: str) -> int:
-    """Dispatch order (stages not listed -- e.g. added by another feature -- go last, in STAGES order)."""
-    return PRIORITY.index(name) if name in PRIORITY else len(PRIORITY) + STAGE_NAMES.index(name)
+def _priority(name: str) -> tuple[int, int]:
+    """Dispatch order: the stage's own ``priority``, then STAGES order."""
+    return _BY_NAME[name].priority, STAGE_NAMES.index(name)
 
 
 def parse_stages(spec: str | None) -> list[str]:
@@ -274,8 +273,7 @@ def verify(workspace: Path | str, name: str, options: Options, *, report_dir: Pa
             for problem in problems:
                 board.note(f"preflight: {problem}")
             raise ScaffoldError(f"preflight failed: {problems[0]}" + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""))
-        if any(s in selected for s in ("train", "export", "deploy-preprocess", "gen_trt_engine", "trt_inference",
-                                       "trt_evaluate")):
+        if any(_BY_NAME[s].needs_data for s in selected):
             try:
                 board.note(f"data: {ctx.dataset().description}")
             except ScaffoldError:

@@ -47,6 +47,10 @@ class Stage:
     # (e.g. deploy-preprocess needs export's ONNX file, not export's parity verdict).
     early: dict[str, str] = {}
     required = True
+    # Dispatch order among ready stages (lower first): the long chain train -> export -> deploy/TRT goes
+    # first so the quick checks fill the other worker.
+    priority = 50
+    needs_data = False  # reads the verification dataset (prepared once, before the stages start)
 
     def precheck(self, ctx: VerifyContext) -> StageSkipped | None:
         """A reason to skip before running (e.g. TensorRT missing); None to run."""
@@ -78,6 +82,15 @@ class Stage:
 
 
 class StageRun:
+    def ensure_console(self, repo: str) -> None:
+        """Install ``repo``'s console scripts in the target environment once (timed); fail the stage if not."""
+        setup = self.ctx.runner.prepare_console(repo, log_path=self.log_path, timeout=self.ctx.options.timeout,
+                                                on_line=self.on_line)
+        if setup is not None:
+            self.metrics["console_setup_seconds"] = round(setup.seconds, 1)
+            if not setup.ok:
+                self.require_ok(setup, f"installing the {repo} console scripts")
+
     def __init__(self, ctx: VerifyContext, stage: Stage):
         self.ctx = ctx
         self.stage = stage

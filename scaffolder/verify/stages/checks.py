@@ -14,6 +14,7 @@ TRT_PACKAGES = ("tensorrt", "pycuda")
 
 class ConsistencyStage(Stage):
     name = "consistency"
+    priority = 0
     title = "cross-phase rules (mean/std, file hand-offs, checkpoint names, head width, input size, ONNX names, packaging)"
 
     def run(self, ctx, run: StageRun) -> None:
@@ -32,6 +33,7 @@ class ConsistencyStage(Stage):
 
 class ImportsStage(Stage):
     name = "imports"
+    priority = 10
     title = "every generated module imports in its repo's environment"
 
     def run(self, ctx, run: StageRun) -> None:
@@ -80,6 +82,7 @@ class ImportsStage(Stage):
 
 class L0Stage(Stage):
     name = "l0"
+    priority = 11
     title = "the generated L0 tests (pytest -m 'cv_unit and NAME' in tao-pytorch; tests/NAME in tao-deploy)"
 
     def run(self, ctx, run: StageRun) -> None:

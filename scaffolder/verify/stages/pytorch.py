@@ -4,7 +4,7 @@
 no workers, the verification dataset, results under the work dir); it must leave
 ``<checkpoint_filename>_latest.pth``. ``export``: ``NAME export`` on that checkpoint, then
 ``onnx.checker`` and ONNX Runtime vs PyTorch (probes/export_parity.py; gate: max abs diff <= 1e-4 fp32).
-``deploy-preprocess``: the task's preprocessing probe (classification: probes/cls_preprocess.py).
+``deploy-preprocess``: probes/preprocess_parity.py with the task's adapter (probes/preprocess_<task>.py).
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from scaffolder.layout import pl_model_file
 from scaffolder.verify import specs as S
 from scaffolder.verify.stages.base import Stage, StageFailed, StageRun, StageSkipped
 
 
 def checkpoint_stem(ctx) -> str:
-    module = ctx.port.pytorch_dir / "model" / f"{ctx.port.name}_pl_model.py"
+    module = ctx.port.pytorch_dir / pl_model_file(ctx.port.name)
     names = S.class_attribute(module, "checkpoint_filename") if module.is_file() else {}
     return next(iter(names.values()), f"{ctx.port.name}_model")
 
@@ -47,18 +48,15 @@ def find_onnx(ctx) -> Path | None:
 
 class TrainStage(Stage):
     name = "train"
+    priority = 1
+    needs_data = True
     title = "NAME train -e spec, bounded: 1 epoch, batch 2, tiny dataset; must write NAME_model_latest.pth"
 
     def run(self, ctx, run: StageRun) -> None:
         data = ctx.dataset()
         run.log(f"# tao-scaffold: dataset: {data.description} ({ctx.rel(data.root)})")
         run.metrics["dataset"] = data.description
-        setup = ctx.runner.prepare_console("tao-pytorch", log_path=run.log_path, timeout=ctx.options.timeout,
-                                           on_line=run.on_line)
-        if setup is not None:
-            run.metrics["console_setup_seconds"] = round(setup.seconds, 1)
-            if not setup.ok:
-                run.require_ok(setup, "installing the tao-pytorch console scripts")
+        run.ensure_console("tao-pytorch")
         results = ctx.fresh_dir(ctx.results_dir / "train")
         argv = [ctx.port.name, "train", "-e", ctx.target(ctx.port.train_spec),
                 f"results_dir={ctx.target(ctx.results_dir)}", *pytorch_overrides(ctx),
@@ -81,6 +79,8 @@ class TrainStage(Stage):
 
 class ExportStage(Stage):
     name = "export"
+    priority = 2
+    needs_data = True
     title = "NAME export -> ONNX; onnx.checker; ONNX Runtime vs PyTorch (fp32 max abs <= 1e-4)"
     requires = ("train",)
 
@@ -92,10 +92,7 @@ class ExportStage(Stage):
 
     def run(self, ctx, run: StageRun) -> None:
         checkpoint = find_checkpoint(ctx)
-        setup = ctx.runner.prepare_console("tao-pytorch", log_path=run.log_path, timeout=ctx.options.timeout,
-                                           on_line=run.on_line)
-        if setup is not None and not setup.ok:
-            run.require_ok(setup, "installing the tao-pytorch console scripts")
+        run.ensure_console("tao-pytorch")
         out_dir = ctx.fresh_dir(ctx.results_dir / "export")
         onnx = out_dir / f"{ctx.port.name}.onnx"
         overrides = pytorch_overrides(ctx)
@@ -149,14 +146,19 @@ def _onnx_names(ctx) -> tuple[list[str], list[str]]:
     return list(inputs), list(outputs)
 
 
+PREPROCESS_PROBE = "preprocess_parity.py"  # the generic driver; the task names its adapter module
+
+
 class DeployPreprocessStage(Stage):
     name = "deploy-preprocess"
+    priority = 3
+    needs_data = True
     title = "TAO deploy's numpy loader vs the training eval transform on the same images (tensors + top-1)"
     requires = ("export",)
     early = {"export": "onnx"}  # starts while export's ONNX Runtime parity check still runs
 
     def precheck(self, ctx):
-        if not ctx.task.preprocess_probe:
+        if not ctx.task.preprocess_adapter:
             return StageSkipped(f"no preprocessing check for task {ctx.task.name} yet")
         if ctx.port.deploy_dir is None:
             return StageSkipped("the port has no tao-deploy package")
@@ -173,6 +175,7 @@ class DeployPreprocessStage(Stage):
         if not specs:
             raise StageFailed("no deploy inference/evaluate spec to compare")
         args = [
+            "--adapter", ctx.task.preprocess_adapter,
             "--train-config", ctx.task.config_class(ctx.port, "tao-pytorch"),
             "--train-spec", ctx.target(ctx.port.train_spec), "--train-overrides", ctx.target(overrides_file),
             "--deploy-config", ctx.task.config_class(ctx.port, "tao-deploy"),
@@ -180,12 +183,13 @@ class DeployPreprocessStage(Stage):
             *ctx.task.preprocess_args(ctx.port, data, ctx.target),
             "--onnx", ctx.target(onnx), "--tolerance", f"{ctx.options.preprocess_tolerance:g}",
         ]
-        result, out = run.probe(ctx.task.preprocess_probe, args, repo="tao-pytorch",
+        result, out = run.probe(PREPROCESS_PROBE, args, repo="tao-pytorch",
                                 extra_pythonpath=[ctx.port.repo("tao-deploy")])
         if out.get("crashed"):
             raise StageFailed(f"preprocessing check crashed: {out.get('error')}", [f"log: {ctx.rel(run.log_path)}"])
         for key in ("images", "max_abs_diff", "top1_agreement", "tolerance", "input_shape", "training_mean",
-                    "training_std", "stock_loader_max_abs_diff", "stock_loader_top1_agreement", "image_sizes"):
+                    "training_std", "stock_loader_max_abs_diff", "stock_loader_top1_agreement", "image_sizes",
+                    *ctx.task.preprocess_metrics):
             if out.get(key) is not None:
                 run.metrics[key] = out[key]
         run.metrics["per_spec"] = {

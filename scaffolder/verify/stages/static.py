@@ -32,6 +32,7 @@ jobs=1
 
 class StaticStage(Stage):
     name = "static"
+    priority = 9
     title = "py_compile + pylint --errors-only over the generated folders"
 
     def run(self, ctx, run: StageRun) -> None:

@@ -50,14 +50,6 @@ class _TrtStage(Stage):
             return StageSkipped("the port has no tao-deploy package")
         return None
 
-    def console(self, ctx, run: StageRun) -> None:
-        setup = ctx.runner.prepare_console("tao-deploy", log_path=run.log_path, timeout=ctx.options.timeout,
-                                           on_line=run.on_line)
-        if setup is not None:
-            run.metrics["console_setup_seconds"] = round(setup.seconds, 1)
-            if not setup.ok:
-                run.require_ok(setup, "installing the tao-deploy console scripts")
-
     def deploy_argv(self, ctx, subtask: str, *extra: str) -> list[str]:
         spec = ctx.port.deploy_spec(subtask)
         if spec is None or not spec.is_file():
@@ -68,6 +60,8 @@ class _TrtStage(Stage):
 
 class GenTrtEngineStage(_TrtStage):
     name = "gen_trt_engine"
+    priority = 4
+    needs_data = True
     title = "NAME gen_trt_engine (tao-deploy): a non-empty engine per precision"
     requires = ("export",)
     early = {"export": "onnx"}
@@ -79,7 +73,7 @@ class GenTrtEngineStage(_TrtStage):
         return skip
 
     def run(self, ctx, run: StageRun) -> None:
-        self.console(ctx, run)
+        run.ensure_console("tao-deploy")
         onnx = find_onnx(ctx)
         folder = ctx.fresh_dir(ctx.deploy_results_dir / "gen_trt_engine")
         built = {}
@@ -109,42 +103,53 @@ class _EngineConsumer(_TrtStage):
         return skip
 
 
-class TrtInferenceStage(_EngineConsumer):
+class _DeployCommandStage(_EngineConsumer):
+    """Runs one tao-deploy command (``subtask``) on the first engine, then the task's check of its outputs."""
+
+    subtask = ""
+    folder = ""
+
+    def check_outputs(self, ctx, out: Path):
+        raise NotImplementedError
+
+    def run(self, ctx, run: StageRun) -> None:
+        run.ensure_console("tao-deploy")
+        precision, engine = next(iter(engines(ctx).items()))
+        out = ctx.fresh_dir(ctx.deploy_results_dir / self.folder)
+        result = run.command(self.deploy_argv(ctx, self.subtask, f"{self.subtask}.trt_engine={ctx.target(engine)}"),
+                             repo="tao-deploy", console=True)
+        run.require_ok(result, f"{ctx.port.name} {self.subtask} ({precision} engine)")
+        problems, metrics, artifacts = self.check_outputs(ctx, out)
+        run.metrics.update(metrics)
+        run.artifacts.update(artifacts)
+        run.messages += problems
+
+
+class TrtInferenceStage(_DeployCommandStage):
     name = "trt_inference"
-    title = "NAME inference (tao-deploy) on the test images: result.csv non-empty and well formed"
+    priority = 6
+    needs_data = True
+    title = "NAME inference (tao-deploy) on the test images: the task's outputs non-empty and well formed"
+    subtask, folder = "inference", "trt_inference"
 
-    def run(self, ctx, run: StageRun) -> None:
-        self.console(ctx, run)
-        precision, engine = next(iter(engines(ctx).items()))
-        out = ctx.fresh_dir(ctx.deploy_results_dir / "trt_inference")
-        result = run.command(self.deploy_argv(ctx, "inference", f"inference.trt_engine={ctx.target(engine)}"),
-                             repo="tao-deploy", console=True)
-        run.require_ok(result, f"{ctx.port.name} inference ({precision} engine)")
-        problems, metrics, artifacts = ctx.task.check_inference_outputs(out, ctx.dataset())
-        run.metrics.update(metrics)
-        run.artifacts.update(artifacts)
-        run.messages += problems
+    def check_outputs(self, ctx, out: Path):
+        return ctx.task.check_inference_outputs(out, ctx.dataset())
 
 
-class TrtEvaluateStage(_EngineConsumer):
+class TrtEvaluateStage(_DeployCommandStage):
     name = "trt_evaluate"
-    title = "NAME evaluate (tao-deploy) on the labelled test images: results.json non-empty and well formed"
+    priority = 7
+    needs_data = True
+    title = "NAME evaluate (tao-deploy) on the labelled test images: the task's metrics non-empty and well formed"
+    subtask, folder = "evaluate", "trt_evaluate"
 
-    def run(self, ctx, run: StageRun) -> None:
-        self.console(ctx, run)
-        precision, engine = next(iter(engines(ctx).items()))
-        out = ctx.fresh_dir(ctx.deploy_results_dir / "trt_evaluate")
-        result = run.command(self.deploy_argv(ctx, "evaluate", f"evaluate.trt_engine={ctx.target(engine)}"),
-                             repo="tao-deploy", console=True)
-        run.require_ok(result, f"{ctx.port.name} evaluate ({precision} engine)")
-        problems, metrics, artifacts = ctx.task.check_evaluate_outputs(out, ctx.dataset())
-        run.metrics.update(metrics)
-        run.artifacts.update(artifacts)
-        run.messages += problems
+    def check_outputs(self, ctx, out: Path):
+        return ctx.task.check_evaluate_outputs(out, ctx.dataset())
 
 
 class TrtParityStage(_EngineConsumer):
     name = "trt_parity"
+    priority = 5
     title = "PyTorch vs TensorRT on the same inputs: fp32 max abs <= 1e-3; fp16 cosine >= 0.999 + top-1"
 
     def precheck(self, ctx):

@@ -35,6 +35,7 @@ def _hf_features(family: str, task: str) -> str:
 
 class HfParityStage(Stage):
     name = "hf_parity"
+    priority = 8
     title = "HF model (random weights) -> generated converter -> TAO model: features/logits fp32 max abs <= 1e-4"
 
     def precheck(self, ctx):

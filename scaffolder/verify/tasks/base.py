@@ -69,8 +69,10 @@ class TaskSupport:
     # Names of the schema constants in the generated default_config.py that hold the defaults.
     mean_constant = "IMAGE_MEAN"
     std_constant = "IMAGE_STD"
-    # deploy-preprocess probe (a file in scaffolder/verify/probes/)
-    preprocess_probe = ""
+    # deploy-preprocess: the adapter module of probes/preprocess_parity.py (probes/preprocess_<task>.py) and
+    # the task-specific metrics it reports (lifted into the stage's metrics)
+    preprocess_adapter: str | None = None
+    preprocess_metrics: tuple[str, ...] = ()
 
     # -- data --------------------------------------------------------------------------------------
     def synthetic_dataset(self, port: Port, dest: Path, img_size: int) -> Dataset:

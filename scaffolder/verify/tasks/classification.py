@@ -25,7 +25,7 @@ TRAINING_INTERPOLATION = "bilinear"  # classification_pyt CLDataAugmentation: TF
 
 class ClassificationTask(TaskSupport):
     name = "classification"
-    preprocess_probe = "cls_preprocess.py"
+    preprocess_adapter = "preprocess_classification"
     mean_key = "dataset.augmentation.mean"
     std_key = "dataset.augmentation.std"
     img_size_key = "dataset.img_size"
