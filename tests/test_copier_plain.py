@@ -25,9 +25,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from scaffolder.layout import answers_relpath
 from tests.test_generate import EXAMPLE, NAME, call_main, make_template_snapshot, porcelain
 
-ANSWERS = f"tao-pytorch/nvidia_tao_pytorch/cv/{NAME}/.tao-scaffold-answers.yml"
+ANSWERS = answers_relpath(NAME)
 PATCHED = {"tao-pytorch/setup.py", "tao-deploy/setup.py"}
 
 

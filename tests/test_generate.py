@@ -617,7 +617,7 @@ def test_backbone_plan_and_rendered_specs(kind: str, template_snapshot: Path, tm
     assert (plan.backbone, plan.num_features, plan.img_size) == (backbone, width, size)
     assert plan.mean == pytest.approx(mean) and plan.std == pytest.approx(std)
     assert (plan.num_classes, plan.class_names) == (len(labels), labels)
-    assert f"TAO backbone:   {backbone}" in out and f"head width:     {width}" in out
+    assert f"TAO backbone:   {backbone}" in out and f"features:       {width}" in out
 
     tree = tmp_path / "tree"
     render(plan, tree, template=template_snapshot)

@@ -259,18 +259,10 @@ def _pre_logits_findings(tao: nn.Module, pre_logits, head_input: torch.Tensor, t
 
 
 def randomize_(model: nn.Module, seed: int) -> None:
-    """Give every floating state-dict tensor distinct random values (in place, deterministic)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in model.state_dict().items():
-            if not tensor.is_floating_point():
-                continue
-            if name.endswith("running_var"):
-                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
-            elif name.endswith("running_mean"):
-                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.1)
-            else:
-                tensor.add_(torch.randn(tensor.shape, generator=gen) * 0.02)
+    """Seeded random weights in place: the one randomiser verify's hf_parity probe uses too."""
+    from scaffolder.verify.probes._common import randomize  # pylint: disable=import-outside-toplevel
+
+    randomize(model, seed)
 
 
 def build_tao_model(backbone: str, num_classes: int, overrides: Mapping[str, Any] | None = None) -> nn.Module:

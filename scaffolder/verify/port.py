@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from scaffolder.errors import ScaffoldError
+from scaffolder.naming import pascal_case
 from scaffolder.workspace import DEPLOY_DOMAINS, PACKAGES, PYTORCH_DOMAINS, REPO_NAMES, Workspace
 
 from scaffolder.layout import ANSWERS_FILE  # noqa: E402  (re-exported for verify)
@@ -37,10 +38,7 @@ class Port:
 
     @property
     def class_name(self) -> str:
-        explicit = self.answers.get("class_name")
-        if explicit:
-            return str(explicit)
-        return "".join(part.capitalize() for part in self.name.split("_"))
+        return str(self.answers.get("class_name") or pascal_case(self.name))
 
     @property
     def root(self) -> Path:

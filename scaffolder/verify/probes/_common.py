@@ -60,6 +60,29 @@ def _clean(value):
     return value
 
 
+def randomize(model, seed):
+    """Seeded random weights that make every tensor matter (norm scales != 1, BN stats != identity).
+
+    The one randomiser of HF/TAO parity checks: verify's hf_parity probe and ``scaffolder.convert.parity``
+    (inspect-time) use it, so both test the same kind of weights.
+    """
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
+            if not tensor.is_floating_point():
+                continue
+            if name.endswith("running_var"):
+                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
+            elif name.endswith("running_mean"):
+                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.1)
+            elif tensor.ndim <= 1 and name.endswith("weight"):
+                tensor.copy_(torch.rand(tensor.shape, generator=gen) * 0.4 + 0.8)
+            else:
+                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.02)
+
+
 def compare(reference, candidate, top1=False):
     """max_abs_diff, mean_abs_diff, cosine (flattened) and, with ``top1``, argmax agreement over the last axis."""
     import numpy as np

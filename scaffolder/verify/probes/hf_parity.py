@@ -16,24 +16,7 @@ import importlib
 import os
 import tempfile
 
-from _common import load_object, run
-
-
-def randomize(model, seed):
-    """Random weights that make every tensor matter (norm scales != 1, BN stats != identity)."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in list(model.named_parameters()) + list(model.named_buffers()):
-            if not tensor.is_floating_point():
-                continue
-            if name.endswith("running_var"):
-                tensor.copy_(torch.rand(tensor.shape, generator=gen) + 0.5)
-            elif tensor.ndim <= 1 and name.endswith("weight"):
-                tensor.copy_(torch.rand(tensor.shape, generator=gen) * 0.4 + 0.8)
-            else:
-                tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.02)
+from _common import load_object, randomize, run
 
 
 def capture(module, store, key, *, output=False, pick=None):

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from scaffolder.layout import PACKAGES
+
 if TYPE_CHECKING:  # pragma: no cover
     from scaffolder.verify.consistency_rules import Violation
     from scaffolder.verify.port import Port
@@ -102,8 +104,7 @@ class TaskSupport:
         raise NotImplementedError
 
     def config_class(self, port: Port, repo: str) -> str:
-        package = {"tao-pytorch": "nvidia_tao_pytorch", "tao-deploy": "nvidia_tao_deploy"}[repo]
-        return f"{package}.config.{port.name}.default_config:ExperimentConfig"
+        return f"{PACKAGES[repo]}.config.{port.name}.default_config:ExperimentConfig"
 
     # -- checks --------------------------------------------------------------------------------------
     def extra_consistency(self, port: Port, train: dict[str, Any], deploy: dict[str, dict[str, Any]]) -> list[Violation]:
