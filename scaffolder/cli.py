@@ -131,6 +131,8 @@ def cmd_generate(args, progress: Progress) -> int:
           f"({len(result.changes) - len(result.written)} unchanged), {len(result.registry_edits)} registry edits")
     for note in plan.export_notes:
         print(f"note: {note}")
+    for note in plan.mapping_notes:
+        print(f"weights: {note}")
     return 0
 
 

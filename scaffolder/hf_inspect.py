@@ -787,7 +787,8 @@ def read_safetensors_schema(path: Path) -> dict[str, tuple[tuple[int, ...], str]
 def _meta_device_schema(
     config_obj: Any, architectures: list[str], config: Mapping[str, Any], local_dir: Path, notes: list[str]
 ) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Build the model on the meta device (no memory, no weights) and read its state dict."""
+    """Build the model on the meta device (no memory, no weights) and read its state dict under the key names its
+    checkpoint files carry (``convert.hf_keys.checkpoint_view``: transformers >= 5.9 renames modules in memory)."""
     import torch
     import transformers
 
@@ -816,9 +817,12 @@ def _meta_device_schema(
             f"cannot build {what} from {local_dir / CONFIG_NAME} to read its state dict: {_first_line(exc)}",
             "check config.json, or add model.safetensors so the schema comes from the weights",
         ) from exc
+    from scaffolder.convert.hf_keys import checkpoint_view
+
     schema: dict[str, tuple[tuple[int, ...], str]] = {}
     seen: set[int] = set()
-    for key, tensor in model.state_dict(keep_vars=True).items():
+    state, _ = checkpoint_view(model)
+    for key, tensor in state.items():
         if id(tensor) in seen:  # tied weights are stored once, as save_pretrained does
             continue
         seen.add(id(tensor))

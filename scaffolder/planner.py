@@ -159,7 +159,9 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         tao_version=tao_version,
     )
     if not weights:
-        plan.mapping_notes = ["weights: not derived (--no-weights); convert-weights and hf_parity are unavailable"]
+        plan.mapping_notes = ["weights not derived (--no-weights): no converter, no hf_parity, and norm layers keep "
+                              "TAO's default eps where HF's differs (a ViT then computes with 1e-6 instead of HF's "
+                              "1e-12, ~5e-4 off HF); regenerate without --no-weights to record HF's eps"]
         return plan
     from scaffolder.convert.port_mapping import as_python, mapping_for_plan
 

@@ -11,6 +11,8 @@
 #     (CUDA .so ops skipped) -- they import on 3.11
 #   * torchvision 0.28 (PyPI's is CUDA-linked): its fake-kernel registrations for nms are guarded
 #   * a stub for `eff` (NVIDIA's encryption lib, which does not load on 3.11)
+#   * $VENV/overlays/transformers-newest: the newest transformers release (scripts/requirements-transformers-
+#     newest.txt), no-deps, for the second test pass (PYTHONPATH=<overlay>); the venv itself keeps the pin
 # Idempotent: a second run only checks. Nothing here is written into generated code.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -20,8 +22,19 @@ command -v "$PY" >/dev/null || PY=python3
 WHEELS="${TAO_SCAFFOLD_WHEEL_CACHE:-$HOME/.cache/tao-scaffold/wheels}"
 TAO_VERSION=7.3.0
 STAMP="$VENV/.tao-scaffold-env-v1"
+OVERLAY="$VENV/overlays/transformers-newest"
+
+overlay() {  # idempotent; also run for a venv made before the overlay existed
+  if [[ ! -f "$OVERLAY/.done" ]] || ! cmp -s "$ROOT/scripts/requirements-transformers-newest.txt" "$OVERLAY/.done"; then
+    rm -rf "$OVERLAY"
+    "$VENV/bin/python" -m pip --disable-pip-version-check -q install --no-deps --target "$OVERLAY" \
+        -r "$ROOT/scripts/requirements-transformers-newest.txt"
+    cp "$ROOT/scripts/requirements-transformers-newest.txt" "$OVERLAY/.done"
+  fi
+}
 
 if [[ -f "$STAMP" ]]; then
+  overlay
   echo "bootstrap-env: $VENV is ready (remove it to rebuild)"
   exit 0
 fi
@@ -66,5 +79,7 @@ import nvidia_tao_core, nvidia_tao_deploy
 from nvidia_tao_pytorch.cv.backbone_v2 import BACKBONE_REGISTRY
 print("torch", torch.__version__, "| backbones", len(BACKBONE_REGISTRY._obj_map))
 PY
+step "transformers overlay (newest release, second test pass)"
+overlay
 touch "$STAMP"
 echo "bootstrap-env: done -> $VENV"

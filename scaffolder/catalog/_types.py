@@ -81,6 +81,9 @@ class KeyRules:
     fill: tuple[tuple[str, float, str], ...] = ()  # (TAO key regex, constant, why TAO has it and HF not)
     tao_head: str = r"$^"  # TAO task-head keys (skipped when the class count differs); none by default
     concat_dim: int = 0
+    # TAO buffers its modules compute at construction (e.g. Swin's relative_position_index): converted when the
+    # HF checkpoint has them, left to TAO when it does not (transformers >= 5.23 no longer saves them).
+    tao_computed: tuple[str, ...] = ()
     # Parity: the HF tensor equal to the TAO head's input (see TaskRules.hf_features).
     hf_features: str = "classifier_input"
     # Parity with reduced configs: TAO/timm constructor kwarg -> function of the HF config dict.
@@ -156,6 +159,7 @@ class Family:
             fill=spec.fill + (tuple((re.escape(prefix) + p, v, why) for p, v, why in base.fill) if base else ()),
             tao_head=spec.tao_head,
             concat_dim=base.concat_dim if base else 0,
+            tao_computed=tuple(re.escape(prefix) + p for p in base.tao_computed) if base else (),
             hf_features=spec.hf_features,
             tao_kwargs=base.tao_kwargs if base else (),
         )

@@ -41,6 +41,7 @@ FAMILY = Family(
         ),
         ignore=((r"embeddings\.mask_token", "masked-image-modeling token (SwinForMaskedImageModeling only)"),),
         fill=((r"norm[0-2]\.weight", 1.0, _PYRAMID_NORM_WHY), (r"norm[0-2]\.bias", 0.0, _PYRAMID_NORM_WHY)),
+        tao_computed=(r"layers\.\d+\.blocks\.\d+\.attn\.relative_position_index",),
         tao_kwargs=(
             ("img_size", lambda c: (c["image_size"], c["image_size"])),
             ("patch_size", lambda c: c["patch_size"]),

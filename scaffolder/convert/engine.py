@@ -56,6 +56,15 @@ class WeightMapping:
     skipped_head: HeadSkip | None = None
     ignored: list[tuple[str, str]] = field(default_factory=list)  # (HF key, reason) declared by the family
     filled: list[tuple[str, str]] = field(default_factory=list)  # (TAO key, reason) constant-initialised
+    computed: list[str] = field(default_factory=list)  # TAO buffers TAO computes itself; HF gave no value
+    # HF checkpoint key -> the installed transformers' in-memory key, where they differ (transformers >= 5.9
+    # renames modules in memory; checkpoints keep the old names). Diagnostics map back to HF modules with it.
+    hf_in_memory: dict[str, str] = field(default_factory=dict)
+
+    def hf_module(self, hf_key: str) -> str:
+        """The HF module (in-memory name) that holds checkpoint tensor ``hf_key``."""
+        key = self.hf_in_memory.get(hf_key, hf_key)
+        return key.rsplit(".", 1)[0] if "." in key else ""
 
     @property
     def ok(self) -> bool:
@@ -74,7 +83,7 @@ class WeightMapping:
     def op_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for e in self.entries:
-            name = "+".join(op for op, _ in e.ops)
+            name = "+".join(op for op, _ in e.ops if op != "optional")  # a marker, not a transform
             counts[name] = counts.get(name, 0) + 1
         return counts
 
@@ -111,7 +120,8 @@ class WeightMapping:
         lines = [
             f"# HF -> TAO weight mapping ({self.family}), derived by tao-scaffold from the HF checkpoint's and",
             "# the TAO backbone's state-dict schemas. Row: (tao_key, hf_keys, ops); apply_mapping() runs the",
-            "# ops in order: copy | concat(dim) | reshape(shape) | permute(dims) | squeeze/unsqueeze(dim) | fill.",
+            "# ops in order: copy | concat(dim) | reshape(shape) | permute(dims) | squeeze/unsqueeze(dim) | fill;",
+            "# optional marks rows a checkpoint may lack (task head of a base model, buffers TAO computes).",
         ]
         if self.skipped_head:
             lines.append(f"# Classifier head not converted: {self.skipped_head.reason}")
@@ -263,14 +273,19 @@ def _verify(hf, tao, rules: KeyRules, head_re, sources, concat_width, result: We
                 result.filled.append((tao_key, fill[1]))
             elif is_head:
                 head_problems.append(f"TAO {tao_key} {tao_shape} has no HF source")
+            elif any(re.fullmatch(p, tao_key) for p in rules.tao_computed):
+                result.computed.append(tao_key)  # TAO's constructor computes it; nothing to convert
             else:
                 result.missing.append(tao_key)
             continue
         entry, error = _build_entry(tao_key, tao_shape, srcs, concat_width.get(tao_key), hf, rules.concat_dim)
         if error:
             (head_problems if is_head else result.shape_errors).append(error)
-        else:
-            result.entries.append(entry)
+            continue
+        if is_head or any(re.fullmatch(p, tao_key) for p in rules.tao_computed):
+            # a checkpoint without the task head (a base model) or without TAO-computed buffers still converts
+            entry = MappingEntry(entry.tao_key, entry.hf_keys, (("optional", None),) + entry.ops, entry.shape)
+        result.entries.append(entry)
     return head_problems
 
 

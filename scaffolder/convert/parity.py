@@ -27,6 +27,7 @@ from torch import nn
 
 from scaffolder.catalog import Family, family_for
 from scaffolder.convert.engine import WeightMapping, derive_mapping, resolve_family
+from scaffolder.convert.hf_keys import checkpoint_view
 from scaffolder.tasks import CLASSIFICATION, load_object
 from scaffolder.convert.runtime import apply_mapping
 from scaffolder.errors import ScaffoldError
@@ -211,16 +212,19 @@ def _build_pair(fam: Family, backbone: str, config: Any, seed: int, tao_override
 
 
 def _convert_and_load(family: Family, backbone: str, hf: nn.Module, tao: nn.Module) -> WeightMapping:
-    """Derive the mapping from the two state dicts, convert HF's weights and load them into ``tao``."""
-    hf_sd = hf.state_dict()
+    """Derive the mapping from the two state dicts (HF's under its checkpoint names), convert HF's weights and
+    load them into ``tao``."""
+    hf_sd, in_memory = checkpoint_view(hf)
     mapping = derive_mapping(hf_sd, tao.state_dict(), family)
+    mapping.hf_in_memory = in_memory
     if not mapping.ok:
         raise ParityError(f"{family.name} -> {backbone}: mapping incomplete: {mapping.problems()}")
     converted = apply_mapping(hf_sd, mapping.table())
-    strict = mapping.skipped_head is None
+    strict = mapping.skipped_head is None and not mapping.computed
     result = tao.load_state_dict(converted, strict=strict)
     if not strict:
-        leftover = set(result.missing_keys) - set(mapping.skipped_head.tao_keys)
+        leftover = set(result.missing_keys) - set(mapping.skipped_head.tao_keys if mapping.skipped_head else ())
+        leftover -= set(mapping.computed)
         if leftover or result.unexpected_keys:
             raise ParityError(
                 f"load_state_dict: missing {sorted(leftover)}, unexpected {result.unexpected_keys}"
@@ -427,7 +431,7 @@ def _eps_mismatches(
     for entry in mapping.entries:
         if len(entry.hf_keys) != 1 or not entry.tao_key.endswith(".weight"):
             continue
-        hf_name, tao_name = _module_of(entry.hf_keys[0]), _module_of(entry.tao_key)
+        hf_name, tao_name = mapping.hf_module(entry.hf_keys[0]), _module_of(entry.tao_key)
         hm, tm = hf_mods.get(hf_name), tao_mods.get(tao_name)
         he, te = getattr(hm, "eps", None), getattr(tm, "eps", None)
         if isinstance(he, float) and isinstance(te, float) and not math.isclose(he, te, rel_tol=1e-9):
@@ -483,7 +487,7 @@ def _dead_findings(mapping: WeightMapping, hf_ran: set[str], tao_ran: set[str]) 
     targets: dict[str, set[str]] = {}
     for entry in mapping.entries:
         for key in entry.hf_keys:
-            targets.setdefault(_module_of(key), set()).add(_module_of(entry.tao_key))
+            targets.setdefault(mapping.hf_module(key), set()).add(_module_of(entry.tao_key))
     dead = [
         f"{hf_mod} -> {'/'.join(sorted(tao_mods))}"
         for hf_mod, tao_mods in targets.items()
@@ -512,7 +516,7 @@ def _first_divergence(
     pairs: dict[str, str] = {}
     for entry in mapping.entries:
         if len(entry.hf_keys) == 1 and entry.ops[0][0] == "copy":
-            hf_mod, tao_mod = _module_of(entry.hf_keys[0]), _module_of(entry.tao_key)
+            hf_mod, tao_mod = mapping.hf_module(entry.hf_keys[0]), _module_of(entry.tao_key)
             if hf_mod and tao_mod:
                 pairs.setdefault(hf_mod, tao_mod)
     hf_mods, tao_mods = dict(hf.named_modules()), dict(tao.named_modules())

@@ -73,6 +73,7 @@ def _derive(config: dict, family: str, task: str, target: str, num_classes: int,
     from transformers import AutoConfig
 
     from scaffolder.convert.engine import derive_mapping
+    from scaffolder.convert.hf_keys import checkpoint_view
     from scaffolder.convert.parity import _eps_mismatches
 
     spec = task_named(task)
@@ -85,7 +86,9 @@ def _derive(config: dict, family: str, task: str, target: str, num_classes: int,
             tao = build_tao(target, num_classes, task_params)
     except (RuntimeError, NotImplementedError):  # some TAO backbones compute values at init (e.g. .item())
         tao = build_tao(target, num_classes, task_params)
-    mapping = derive_mapping(hf.state_dict(), tao.state_dict(), family, task)
+    hf_sd, in_memory = checkpoint_view(hf)  # the names the checkpoint files carry, not this transformers'
+    mapping = derive_mapping(hf_sd, tao.state_dict(), family, task)
+    mapping.hf_in_memory = in_memory
     if not mapping.ok:
         raise ScaffoldError(f"cannot map HF {family} weights onto TAO {target}: {mapping.problems()}",
                             "the catalog's key rules for this family need an entry for these keys")

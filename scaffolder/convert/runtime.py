@@ -16,6 +16,11 @@ A mapping table is a list of rows ``(tao_key, hf_keys, ops)``:
   ``("permute", dims)``      ``tensor.permute(*dims)``
   ``("squeeze", dim)`` / ``("unsqueeze", dim)``
   ``("fill", (value, shape))``  a constant tensor; only for TAO tensors with no HF counterpart
+  ``("optional", None)``     first step of rows a checkpoint may lack (the task head of a base-model checkpoint,
+                             buffers TAO computes itself): the row is skipped when its sources are absent
+
+HF keys are the checkpoint's own names. A base-model checkpoint (``Dinov2Model``) stores them without the
+task model's prefix (``dinov2.``): a key the table needs is also found with its first component stripped.
 """
 
 import glob
@@ -24,7 +29,15 @@ import os
 
 import torch
 
-OPS = ("copy", "concat", "reshape", "permute", "squeeze", "unsqueeze", "fill")
+OPS = ("copy", "concat", "reshape", "permute", "squeeze", "unsqueeze", "fill", "optional")
+
+
+def _find(hf_state_dict, key):
+    """``key`` in the checkpoint, or the same key without its first component (a base-model checkpoint)."""
+    if key in hf_state_dict:
+        return key
+    stripped = key.split(".", 1)[1] if "." in key else None
+    return stripped if stripped in hf_state_dict else None
 
 
 def apply_mapping(hf_state_dict, table):
@@ -32,17 +45,24 @@ def apply_mapping(hf_state_dict, table):
 
     Raises ``KeyError`` naming every HF key the table needs that ``hf_state_dict`` lacks.
     """
-    needed = []
-    for _, hf_keys, _ in table:
-        needed.extend(k for k in hf_keys if k not in hf_state_dict)
+    needed, rows = [], []
+    for tao_key, hf_keys, ops in table:
+        found = [_find(hf_state_dict, k) for k in hf_keys]
+        if None in found:
+            if ops and ops[0][0] == "optional":
+                continue
+            needed.extend(k for k, f in zip(hf_keys, found) if f is None)
+        rows.append((tao_key, found, ops))
     if needed:
         shown = ", ".join(needed[:10]) + (f" ... (+{len(needed) - 10} more)" if len(needed) > 10 else "")
         raise KeyError(f"HF checkpoint lacks {len(needed)} tensor(s) the mapping needs: {shown}")
     out = {}
-    for tao_key, hf_keys, ops in table:
+    for tao_key, hf_keys, ops in rows:
         sources = [hf_state_dict[k] for k in hf_keys]
         tensor = None
         for op, arg in ops:
+            if op == "optional":
+                continue
             if op == "copy":
                 (tensor,) = sources
             elif op == "concat":
