@@ -19,7 +19,18 @@ from scaffolder import __version__
 from scaffolder.errors import ScaffoldError
 from scaffolder.tasks import CLASSIFICATION, load_object, task_named
 
-CACHE_VERSION = 2  # 2: keyed by task and task_params
+CACHE_VERSION = 3  # 2: keyed by task and task_params; 3: keyed by the derivation code's own content
+
+
+def _code_fingerprint() -> str:
+    """Hash of the code a derivation depends on (engine, key handling, TAO model builders, the catalog), so an
+    edit to any of it -- on any branch -- can never be served a mapping derived by the old code."""
+    root = Path(__file__).resolve().parent.parent
+    files = sorted([*(root / "convert").glob("*.py"), *(root / "catalog").glob("*.py")])
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 @dataclass
@@ -38,8 +49,8 @@ def _cache_key(config: dict, family: str, task: str, target: str, num_classes: i
     import importlib.metadata as md
 
     versions = {d: _version(md, d) for d in ("transformers", "timm", "nvidia-tao-pytorch")}
-    blob = json.dumps([CACHE_VERSION, __version__, config, family, task, target, num_classes, task_params, versions],
-                      sort_keys=True)
+    blob = json.dumps([CACHE_VERSION, __version__, _code_fingerprint(), config, family, task, target, num_classes,
+                       task_params, versions], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 

@@ -30,6 +30,11 @@ A mapping table is a list of rows ``(tao_key, hf_keys, ops)``:
   ``("permute", dims)``      ``tensor.permute(*dims)``
   ``("squeeze", dim)`` / ``("unsqueeze", dim)``
   ``("fill", (value, shape))``  a constant tensor; only for TAO tensors with no HF counterpart
+  ``("optional", None)``     first step of rows a checkpoint may lack (the task head of a base-model checkpoint,
+                             buffers TAO computes itself): the row is skipped when its sources are absent
+
+HF keys are the checkpoint's own names. A base-model checkpoint (``Dinov2Model``) stores them without the
+task model's prefix (``dinov2.``): a key the table needs is also found with its first component stripped.
 """
 
 import glob
@@ -38,7 +43,15 @@ import os
 
 import torch
 
-OPS = ("copy", "concat", "reshape", "permute", "squeeze", "unsqueeze", "fill")
+OPS = ("copy", "concat", "reshape", "permute", "squeeze", "unsqueeze", "fill", "optional")
+
+
+def _find(hf_state_dict, key):
+    """``key`` in the checkpoint, or the same key without its first component (a base-model checkpoint)."""
+    if key in hf_state_dict:
+        return key
+    stripped = key.split(".", 1)[1] if "." in key else None
+    return stripped if stripped in hf_state_dict else None
 
 
 def apply_mapping(hf_state_dict, table):
@@ -46,17 +59,24 @@ def apply_mapping(hf_state_dict, table):
 
     Raises ``KeyError`` naming every HF key the table needs that ``hf_state_dict`` lacks.
     """
-    needed = []
-    for _, hf_keys, _ in table:
-        needed.extend(k for k in hf_keys if k not in hf_state_dict)
+    needed, rows = [], []
+    for tao_key, hf_keys, ops in table:
+        found = [_find(hf_state_dict, k) for k in hf_keys]
+        if None in found:
+            if ops and ops[0][0] == "optional":
+                continue
+            needed.extend(k for k, f in zip(hf_keys, found) if f is None)
+        rows.append((tao_key, found, ops))
     if needed:
         shown = ", ".join(needed[:10]) + (f" ... (+{len(needed) - 10} more)" if len(needed) > 10 else "")
         raise KeyError(f"HF checkpoint lacks {len(needed)} tensor(s) the mapping needs: {shown}")
     out = {}
-    for tao_key, hf_keys, ops in table:
+    for tao_key, hf_keys, ops in rows:
         sources = [hf_state_dict[k] for k in hf_keys]
         tensor = None
         for op, arg in ops:
+            if op == "optional":
+                continue
             if op == "copy":
                 (tensor,) = sources
             elif op == "concat":
@@ -137,7 +157,8 @@ def tao_checkpoint(state_dict, tao_model):
 
 # HF -> TAO weight mapping (vit), derived by tao-scaffold from the HF checkpoint's and
 # the TAO backbone's state-dict schemas. Row: (tao_key, hf_keys, ops); apply_mapping() runs the
-# ops in order: copy | concat(dim) | reshape(shape) | permute(dims) | squeeze/unsqueeze(dim) | fill.
+# ops in order: copy | concat(dim) | reshape(shape) | permute(dims) | squeeze/unsqueeze(dim) | fill;
+# optional marks rows a checkpoint may lack (task head of a base model, buffers TAO computes).
 MAPPING = [
     ('cls_token', ('vit.embeddings.cls_token',), (('copy', None),)),
     ('pos_embed', ('vit.embeddings.position_embeddings',), (('copy', None),)),
@@ -289,8 +310,8 @@ MAPPING = [
     ('blocks.11.mlp.fc2.bias', ('vit.encoder.layer.11.output.dense.bias',), (('copy', None),)),
     ('norm.weight', ('vit.layernorm.weight',), (('copy', None),)),
     ('norm.bias', ('vit.layernorm.bias',), (('copy', None),)),
-    ('head.weight', ('classifier.weight',), (('copy', None),)),
-    ('head.bias', ('classifier.bias',), (('copy', None),)),
+    ('head.weight', ('classifier.weight',), (('optional', None), ('copy', None))),
+    ('head.bias', ('classifier.bias',), (('optional', None), ('copy', None))),
 ]
 
 # fmt: on
