@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -262,18 +264,43 @@ def _extra_commands():
     return out
 
 
+class _SigtermAsInterrupt:
+    """SIGTERM (``kill``, ``docker stop``, CI cancelling a job) takes the Ctrl-C path: KeyboardInterrupt in the
+    main thread, so verify cancels its children, removes its containers and writes the partial report, and a
+    workspace edit rolls back. Later SIGTERMs are ignored while that cleanup runs (SIGKILL still ends it)."""
+
+    def __init__(self):
+        self.received = False
+        self.previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # signal handlers: main thread only
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        self.received = True
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     progress = Progress(quiet=args.quiet)
-    try:
-        return args.func(args, progress)
-    except ScaffoldError as exc:
-        print(f"tao-scaffold: error: {exc.one_line()}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("tao-scaffold: interrupted", file=sys.stderr)
-        return 130
+    with _SigtermAsInterrupt() as sigterm:
+        try:
+            return args.func(args, progress)
+        except ScaffoldError as exc:
+            print(f"tao-scaffold: error: {exc.one_line()}", file=sys.stderr)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            print(f"tao-scaffold: {'terminated' if sigterm.received else 'interrupted'}", file=sys.stderr)
+            return 143 if sigterm.received else 130
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -106,7 +107,7 @@ def partial_tao_workspace(tao_workspace_template: Path, tmp_path: Path):
     return make
 
 
-# -- a real Docker engine and the locally built runner test image (shared by the docker tests) ----------
+# -- a real Docker engine and the locally built images (shared by the docker tests) ----------------------
 DOCKER_TEST_IMAGE = os.environ.get("TAO_SCAFFOLD_TEST_IMAGE", "tao-scaffold/runner-test:bookworm")
 _ROOT = Path(__file__).resolve().parents[1]
 
@@ -129,9 +130,8 @@ def _docker_ping():
 
 
 @pytest.fixture(scope="session")
-def docker_engine():
-    """A docker SDK client of a running engine (started with scripts/dockerd.sh when none answers, root only)
-    that has DOCKER_TEST_IMAGE (built by scripts/build-test-image.sh, cached)."""
+def docker_daemon():
+    """A docker SDK client of a running engine (started with scripts/dockerd.sh when none answers, root only)."""
     client, why = _docker_ping()
     if client is None:
         if os.geteuid() != 0:
@@ -142,8 +142,29 @@ def docker_engine():
         if client is None:
             _docker_unavailable(f"no Docker engine reachable: scripts/dockerd.sh start exited {proc.returncode}: "
                                 f"{(proc.stderr or proc.stdout)[-2000:]} / {why}")
+    return client
+
+
+@pytest.fixture(scope="session")
+def docker_engine(docker_daemon):
+    """The engine client, with DOCKER_TEST_IMAGE (built by scripts/build-test-image.sh, cached)."""
     proc = subprocess.run([str(_ROOT / "scripts" / "build-test-image.sh"), DOCKER_TEST_IMAGE], capture_output=True,
                           text=True, timeout=1800, check=False)
     if proc.returncode != 0:
         pytest.fail(f"scripts/build-test-image.sh {DOCKER_TEST_IMAGE} failed:\n{proc.stderr[-3000:]}", pytrace=False)
-    return client
+    return docker_daemon
+
+
+@pytest.fixture(scope="session")
+def tao_cpu_images(docker_daemon) -> dict[str, str]:
+    """``{"tao-pytorch": tag, "tao-deploy": tag}``: the TAO-like CPU images of scripts/build-tao-images.sh (built
+    once per machine and cached by the hash of their inputs: minutes cold, a second warm)."""
+    started = time.monotonic()
+    proc = subprocess.run([str(_ROOT / "scripts" / "build-tao-images.sh")], capture_output=True, text=True,
+                          timeout=3600, check=False)
+    if proc.returncode != 0:
+        pytest.fail(f"scripts/build-tao-images.sh failed:\n{proc.stderr[-3000:]}", pytrace=False)
+    images = dict(line.split("=", 1) for line in proc.stdout.split() if "=" in line)
+    assert set(images) == {"tao-pytorch", "tao-deploy"}, proc.stdout
+    print(f"\nTAO CPU images ready in {time.monotonic() - started:.0f}s: {images}")
+    return images

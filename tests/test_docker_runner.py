@@ -319,7 +319,7 @@ def test_setup_installs_core_and_repo_for_real(client, workspace, tmp_path):
         )
         assert s.run("tao-fake-train", log_path=tmp_path / "v2.log", timeout=60, on_line=seen.append).ok
     text = setup_log.read_text()
-    assert "pip install /workspace/tao-core" in text and "pip install -e /workspace/tao-pytorch" in text
+    assert "--no-deps --no-build-isolation --no-compile --no-input -e /workspace/tao-core -e /workspace/tao-pytorch" in text
     assert "Successfully installed nvidia-tao-core" in text
     assert "fake train using nvidia_tao_core" in seen
     assert "/workspace/tao-pytorch/nvidia_tao_pytorch/__init__.py" in seen

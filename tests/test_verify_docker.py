@@ -1,11 +1,15 @@
-"""``tao-scaffold verify --runner docker`` against a real Docker engine (no registry needed).
+"""``tao-scaffold verify --runner docker`` against a real Docker engine and images built here (no registry).
 
-TAO's real images (tao-pytorch-base / tao-deploy-base) are not available here, so this runs verify with the
-locally built runner test image (python + pip, no torch; ``scripts/build-test-image.sh``): the docker
-runner must start the container, install the workspace's tao-core and tao-pytorch in it, run verify's
-environment probe inside it through the workspace mount, and then stop with the doctor-style preflight
-message (no torch in the image), removing its containers. The engine is started with
-``scripts/dockerd.sh start`` when none answers (root only); without one the test is skipped (failed in CI).
+* The runner test image (python + pip, no torch; ``scripts/build-test-image.sh``): verify starts the
+  container, installs the workspace's repos in it, runs its environment probe through the mount, then stops
+  at the doctor-style preflight (no torch there).
+* The TAO-like CPU images (``scripts/build-tao-images.sh``; session fixture ``tao_cpu_images``): one full CPU
+  verify per task (``PORTS``: one parameter per task's example port) runs every CPU stage inside them; and
+  verify is stopped by SIGTERM, by Ctrl-C and by a timeout in them.
+
+Every case ends with no container of this test process left (``docker ps -a`` filtered by the runner's owner
+label). The engine is started with ``scripts/dockerd.sh start`` when none answers (root only); without one
+the tests are skipped (failed in CI).
 """
 
 from __future__ import annotations
@@ -13,52 +17,209 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 docker = pytest.importorskip("docker")
 
+from scaffolder.verify.docker_runner import LABEL, LABEL_OWNER, LABEL_REPO  # noqa: E402
+from tests.conftest import DOCKER_TEST_IMAGE as IMAGE  # noqa: E402
+
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[1]
-from tests.conftest import DOCKER_TEST_IMAGE as IMAGE  # noqa: E402
-EXAMPLE = ROOT / "examples" / "google-vit-base-patch16-224"
-NAME = "vit_imagenet100"
+EXAMPLES = ROOT / "examples"
+VIT = ("vit_imagenet100", EXAMPLES / "google-vit-base-patch16-224")
+# One CPU verify in the TAO-like images per task: (port name, model folder). Add each task's example here.
+PORTS = [
+    pytest.param(*VIT, id="classification-vit"),
+]
 
 
 @pytest.fixture(scope="module")
-def client(docker_engine):
-    return docker_engine
+def client(docker_daemon):
+    return docker_daemon
 
 
 @pytest.fixture(scope="module")
-def port_ws(tao_workspace_template: Path, tmp_path_factory) -> Path:
-    ws = tmp_path_factory.mktemp("verify-docker") / "ws"
-    shutil.copytree(tao_workspace_template, ws, symlinks=True)
+def make_port(tao_workspace_template: Path, tmp_path_factory):
+    """``make(name, model) -> workspace`` with that port generated; one workspace per port for the module."""
+    made: dict[str, Path] = {}
+
+    def make(name: str, model: Path) -> Path:
+        if name not in made:
+            ws = tmp_path_factory.mktemp(f"verify-docker-{name}") / "ws"
+            shutil.copytree(tao_workspace_template, ws, symlinks=True)
+            from scaffolder.cli import main
+
+            assert main(["-q", "generate", "--model", str(model), "--name", name, "--workspace", str(ws)]) == 0
+            made[name] = ws
+        return made[name]
+
+    return make
+
+
+def containers_of(client, pid: int) -> list:
+    """Containers the verify process ``pid`` (on this host) created and left."""
+    owner = f"{socket.gethostname()}:{pid}"
+    return client.containers.list(all=True, filters={"label": [LABEL, f"{LABEL_OWNER}={owner}"]})
+
+
+def verify_argv(ws: Path, name: str, images: dict[str, str], *extra: str) -> list[str]:
+    return ["verify", "--workspace", str(ws), "--name", name, "--runner", "docker", "--device", "cpu",
+            "--pytorch-image", images["tao-pytorch"], "--deploy-image", images["tao-deploy"], *extra]
+
+
+def stage(report: dict, name: str) -> dict:
+    return next(s for s in report["stages"] if s["name"] == name)
+
+
+# ------------------------------------------------------------------------------- runner test image (no torch)
+def test_docker_runner_probes_inside_the_container_and_stops_at_preflight(docker_engine, make_port, capsys):
     from scaffolder.cli import main
 
-    assert main(["-q", "generate", "--model", str(EXAMPLE), "--name", NAME, "--workspace", str(ws)]) == 0
-    return ws
-
-
-def test_docker_runner_probes_inside_the_container_and_stops_at_preflight(client, port_ws, capsys):
-    from scaffolder.cli import main
-    from scaffolder.verify.docker_runner import LABEL_OWNER
-
-    code = main(["verify", "--workspace", str(port_ws), "--name", NAME, "--runner", "docker", "--device", "cpu",
-                 "--pytorch-image", IMAGE, "--deploy-image", IMAGE, "--stages", "consistency"])
+    ws = make_port(*VIT)
+    name = VIT[0]
+    report = ws / ".tao-scaffold-verify" / "preflight"
+    code = main(verify_argv(ws, name, {"tao-pytorch": IMAGE, "tao-deploy": IMAGE}, "--stages", "consistency",
+                            "--report", str(report)))
     err = capsys.readouterr().err
     assert code == 2, err
     assert "preflight failed: torch" in err and "not installed in the tao-pytorch image" in err, err
-    report = port_ws / ".tao-scaffold-verify" / NAME
     # The container installed the workspace's repos and ran the probe copied into the mounted work dir.
     setup_log = (report / "logs" / "setup-tao-pytorch.log").read_text()
-    assert "pip install -e /workspace/tao-pytorch" in setup_log
+    assert "-e /workspace/tao-core -e /workspace/tao-pytorch" in setup_log
     probe_log = (report / "logs" / "preflight.log").read_text()
-    assert f"/workspace/.tao-scaffold-verify/{NAME}/work/_tools/probes/env_info.py" in probe_log
+    assert "/workspace/.tao-scaffold-verify/preflight/work/_tools/probes/env_info.py" in probe_log
     info = json.loads((report / "work" / "probe" / "env_info.json").read_text())
     assert info["ok"] and "torch" not in info["packages"]
-    owner = f"{socket.gethostname()}:{os.getpid()}"
-    assert not client.containers.list(all=True, filters={"label": f"{LABEL_OWNER}={owner}"})
+    assert not containers_of(docker_engine, os.getpid())
+
+
+# ----------------------------------------------------------------------------- the TAO-like CPU images
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "model"), PORTS)
+def test_every_cpu_stage_passes_inside_the_tao_cpu_images(client, tao_cpu_images, make_port, name, model, capsys):
+    from scaffolder.cli import main
+    from scaffolder.verify.stages import STAGE_NAMES, TRT_STAGES
+
+    ws = make_port(name, model)
+    report_dir = ws / ".tao-scaffold-verify" / name
+    started = time.monotonic()
+    code = main(["-q", *verify_argv(ws, name, tao_cpu_images)])
+    seconds = time.monotonic() - started
+    err = capsys.readouterr().err
+    report = json.loads((report_dir / "report.json").read_text())
+    failed = {s["name"]: (s["reason"], s["messages"][:5]) for s in report["stages"] if s["status"] == "failed"}
+    assert not failed, failed
+    assert code == 0 and report["exit_code"] == 0, err[-3000:]
+
+    statuses = {s["name"]: s["status"] for s in report["stages"]}
+    cpu_stages = [n for n in STAGE_NAMES if n not in TRT_STAGES]
+    assert all(statuses[n] == "passed" for n in cpu_stages), statuses
+    for name_ in TRT_STAGES:  # skipped with the reason, never passed
+        entry = stage(report, name_)
+        assert entry["status"] == "skipped" and "TensorRT" in entry["reason"] and entry["required"] is False, entry
+    assert "tensorrt" in stage(report, "gen_trt_engine")["reason"] and "tao-deploy container" in \
+        stage(report, "gen_trt_engine")["reason"]
+
+    # It ran in the images, on the workspace's own clones installed there (the images carry no TAO package).
+    env = report["environment"]
+    assert report["runner"] == "docker" and env["runner"] == "docker" and env["images"] == tao_cpu_images
+    assert env["target_python"].startswith("3.11.") and env["packages"]["torch"] == "2.13.0+cpu"
+    for repo in ("tao-pytorch", "tao-deploy"):
+        setup_log = (report_dir / "logs" / f"setup-{repo}.log").read_text()
+        assert f"-e /workspace/tao-core -e /workspace/{repo}" in setup_log and "Successfully installed" in setup_log
+        assert setup_log.rstrip().splitlines()[-1].startswith("# tao-scaffold: exit 0"), setup_log[-2000:]
+    for name_ in ("train", "export"):
+        assert tao_cpu_images["tao-pytorch"] in stage(report, name_)["command"]
+    assert stage(report, "train")["metrics"]["console_setup_seconds"] > 0
+
+    # The same gates as the local runner's full run (tests/test_verify.py).
+    export = stage(report, "export")["metrics"]
+    assert export["max_abs_diff"] <= export["tolerance"] and export["top1_agreement"] == 1.0
+    assert export["onnx_checker"] == "ok"
+    preprocess = stage(report, "deploy-preprocess")["metrics"]
+    assert preprocess["max_abs_diff"] <= preprocess["tolerance"] and preprocess["top1_agreement"] == 1.0
+    parity = stage(report, "hf_parity")["metrics"]
+    assert max(parity["max_abs_features"], parity["max_abs_logits"]) <= parity["tolerance"]
+    l0 = stage(report, "l0")["metrics"]
+    assert l0["failed"] == 0 and l0["tao-pytorch_tests"]["passed"] > 0 and l0["tao-deploy_tests"]["passed"] > 0
+    imports = stage(report, "imports")["metrics"]
+    assert imports.get("failed", 0) == 0 and imports["ok"] > 0
+    # The deploy image has tao-deploy's dependencies: only TensorRT/pycuda (and ngcbase, not on PyPI) are stubbed.
+    assert set(imports.get("stubbed_packages", [])) <= {"tensorrt", "pycuda", "ngcbase"}, imports
+
+    assert not containers_of(client, os.getpid()), "verify left containers behind"
+    print(f"\ndocker CPU verify of {name}: {seconds:.0f}s wall; per stage: "
+          + ", ".join(f"{s['name']} {s['seconds']:.0f}s" for s in report["stages"] if s["status"] != "skipped"))
+
+
+def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc.poll() is not None:
+            pytest.fail(f"verify exited ({proc.returncode}) before {what}: {proc.stderr.read()[-3000:]}")
+        time.sleep(0.5)
+    proc.kill()
+    pytest.fail(f"no {what} within {timeout:.0f}s")
+
+
+@pytest.mark.parametrize(("sig", "exit_code", "word"), [(signal.SIGTERM, 143, "terminated"),
+                                                        (signal.SIGINT, 130, "interrupted")], ids=["sigterm", "ctrl-c"])
+def test_signal_during_train_removes_the_containers(client, tao_cpu_images, make_port, sig, exit_code, word):
+    ws = make_port(*VIT)
+    name = VIT[0]
+    report_dir = ws / ".tao-scaffold-verify" / f"signal-{sig.name}"
+    train_log = report_dir / "logs" / "train.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "scaffolder.cli", "-q",
+                             *verify_argv(ws, name, tao_cpu_images, "--stages", "train", "--report", str(report_dir))],
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        running = _wait_for(lambda: containers_of(client, proc.pid), 120, "verify container", proc)
+        assert running[0].labels[LABEL_REPO] == "tao-pytorch"
+        # Signal once TAO's train command runs in the container (the install step is behind it).
+        _wait_for(lambda: train_log.is_file() and f"{name} train -e" in train_log.read_text(), 180,
+                  "train command", proc)
+        time.sleep(2)
+        t0 = time.monotonic()
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=90)
+        stop_seconds = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == exit_code, err[-3000:]
+    assert f"tao-scaffold: {word}" in err
+    assert stop_seconds < 60, f"took {stop_seconds:.0f}s to stop"
+    assert not containers_of(client, proc.pid), "the containers survived the signal"
+    report = json.loads((report_dir / "report.json").read_text())  # the partial report is still written
+    assert report["status"] != "passed" and stage(report, "train")["status"] != "passed"
+    assert "# tao-scaffold: cancelled after" in train_log.read_text()
+
+
+def test_command_timeout_fails_the_stage_and_removes_the_containers(client, tao_cpu_images, make_port, capsys):
+    from scaffolder.cli import main
+
+    ws = make_port(*VIT)
+    name = VIT[0]
+    report_dir = ws / ".tao-scaffold-verify" / "timeout"
+    code = main(["-q", *verify_argv(ws, name, tao_cpu_images, "--stages", "train", "--timeout", "5",
+                                    "--report", str(report_dir))])
+    capsys.readouterr()
+    report = json.loads((report_dir / "report.json").read_text())
+    train = stage(report, "train")
+    assert code == 1 and train["status"] == "failed" and "timed out" in train["reason"], train
+    assert "timed out after" in (report_dir / "logs" / "train.log").read_text()
+    assert not containers_of(client, os.getpid())

@@ -25,7 +25,8 @@ Guarantees:
   killed -- the session is then *broken* and further ``run`` calls raise :class:`DockerRunnerError`.
 * Cleanup: the container is removed (forced) when the ``with`` block ends -- normally, by an exception,
   a timeout or ``KeyboardInterrupt`` (also one raised from ``on_line``) -- and when ``__enter__`` fails
-  half way. Containers carry the label :data:`LABEL` (plus the owner's host and PID) so
+  half way; :meth:`DockerSession.cancel` removes it from another thread (the command running in it ends,
+  its log says ``cancelled``). Containers carry the label :data:`LABEL` (plus the owner's host and PID) so
   :func:`remove_leftovers` can remove what a ``kill -9``'d run left behind.
 * Secrets: values of ``HF_TOKEN`` and of every variable named in ``secret_env`` reach the container
   but are replaced by ``***`` in every log line, ``on_line`` call, ``CommandResult.argv`` and exception
@@ -49,6 +50,7 @@ from typing import Any
 from scaffolder.errors import ScaffoldError
 from scaffolder.verify.lines import line_emitter, split_lines
 from scaffolder.verify.model import CommandResult
+from scaffolder.verify.runner import editable_install_argv
 
 try:  # the project depends on docker>=7; keep the module importable without it (preflight reports it)
     import docker
@@ -153,6 +155,8 @@ class DockerSession:
         self.env: dict[str, str] = {
             "PYTHONPATH": f"{WORKSPACE_MOUNT}/tao-core:{WORKSPACE_MOUNT}/{repo}",
             "PYTHONUNBUFFERED": "1",  # live logs from python even without a tty
+            # Bytecode stays in the container: no root-owned __pycache__ folders in the user's mounted clones.
+            "PYTHONPYCACHEPREFIX": "/tmp/tao-scaffold-pycache",
         }
         for name in PASSTHROUGH_ENV:
             if os.environ.get(name) and name not in (env or {}):
@@ -166,6 +170,7 @@ class DockerSession:
         self.container: Any = None
         self.setup_result: CommandResult | None = None
         self.broken: str = ""  # why the session can no longer run commands
+        self.cancelled = False  # cancel() removed the container, maybe under a running command
         self._has_timeout_binary = True
 
     # -- context manager ------------------------------------------------------------------------
@@ -251,8 +256,7 @@ class DockerSession:
         return DockerRunnerError(self.redact(message), self.redact(hint) if hint else None, result=result)
 
     def default_setup_commands(self) -> list[str]:
-        core, repo = f"{WORKSPACE_MOUNT}/tao-core", f"{WORKSPACE_MOUNT}/{self.repo}"
-        return [f"python -m pip install {core}", f"python -m pip install -e {repo}"]
+        return setup_commands(self.repo)
 
     def _run_setup(self) -> None:
         for name in ("tao-core", self.repo):
@@ -404,7 +408,10 @@ class DockerSession:
                     log.flush()
             if timeout is not None and returncode in (124, 137) and seconds >= timeout - 0.05:
                 timed_out = True
-            if timed_out:
+            if self.cancelled:  # the container was removed under the command (Ctrl-C / SIGTERM of verify)
+                log.write(f"# tao-scaffold: cancelled after {seconds:.2f}s\n")
+                returncode = None
+            elif timed_out:
                 log.write(f"# tao-scaffold: timed out after {seconds:.2f}s (timeout {timeout}s)\n")
                 returncode = None
             else:
@@ -441,6 +448,12 @@ class DockerSession:
         except Exception:  # pylint: disable=broad-exception-caught
             pass
 
+    def cancel(self) -> None:
+        """From another thread: remove the container now, which ends the command running in it."""
+        self.cancelled = True
+        self.broken = "cancelled"
+        self.close()
+
     def close(self) -> None:
         """Remove the container (forced). Idempotent; survives one extra Ctrl-C while it works."""
         if self.container is None:
@@ -462,6 +475,11 @@ class DockerSession:
 
 
 # --------------------------------------------------------------------------------------------- helpers
+def setup_commands(repo: str) -> list[str]:
+    """The install step of a session of ``repo``: tao-core and the repo, editable from the mount."""
+    return [shlex.join(editable_install_argv("python", [f"{WORKSPACE_MOUNT}/tao-core", f"{WORKSPACE_MOUNT}/{repo}"]))]
+
+
 _EOF = object()
 
 
@@ -570,7 +588,8 @@ def image_fix(image: str) -> str:
         f"pull NVIDIA's TAO container and tag it: docker pull nvcr.io/nvidia/tao/tao-toolkit:<version>-{flavour} && "
         f"docker tag nvcr.io/nvidia/tao/tao-toolkit:<version>-{flavour} {image} "
         f"(or build the base image from the tao-{'deploy' if flavour == 'deploy' else 'pytorch'} repository's "
-        f"docker/ folder and tag it {image}), or choose another image for verify"
+        f"docker/ folder and tag it {image}), or choose another image for verify (without NGC access, for "
+        "--device cpu: scripts/build-tao-images.sh builds local CPU stand-ins and prints their tags)"
     )
 
 

@@ -30,6 +30,16 @@ QUIET_ENV = {
     "HYDRA_FULL_ERROR": "1",
     "PIP_DISABLE_PIP_VERSION_CHECK": "1",
 }
+# How both runners install the workspace's repos to get their console scripts: editable, and nothing fetched or
+# built -- the environment (venv or image) already has the dependencies and setuptools, and may have no index
+# (the local TAO-like images are offline); TAO's wheel-derived tao-pytorch has Python-3.12-only files that must
+# not be byte-compiled on 3.11.
+EDITABLE_INSTALL = ("-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-compile", "--no-input")
+
+
+def editable_install_argv(python: str, repo_dirs: Sequence[str]) -> list[str]:
+    """``python -m pip install ... -e DIR -e DIR`` (see :data:`EDITABLE_INSTALL`)."""
+    return [python, *EDITABLE_INSTALL, *(arg for d in repo_dirs for arg in ("-e", str(d)))]
 
 
 class Runner(ABC):

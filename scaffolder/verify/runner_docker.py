@@ -3,10 +3,13 @@
 One :class:`~scaffolder.verify.docker_runner.DockerSession` per repository, opened on first use and kept
 for the whole run: ``tao-pytorch`` (default image ``tao-pytorch-base:latest``: imports, L0, train, export,
 export parity, deploy-preprocess) and ``tao-deploy`` (``tao-deploy-base:latest``: deploy imports/L0,
-gen_trt_engine, TensorRT inference/evaluate/parity). The session's setup installs tao-core and the repo,
-which is what makes the ``NAME`` console scripts exist. The workspace is mounted at ``/workspace``, so
-every file a command reads or writes (work dir, data, probes, CPU shim) must live inside the workspace:
-verify puts its work dir there when this runner is used. Commands of one session run one at a time.
+gen_trt_engine, TensorRT inference/evaluate/parity). The session's setup installs tao-core and the repo
+from the mount (editable, no dependencies, no index: ``runner.EDITABLE_INSTALL``), which is what makes the
+``NAME`` console scripts exist; the images bring the dependencies, as TAO's do and as the local CPU
+stand-ins of ``scripts/build-tao-images.sh`` do. The workspace is mounted at ``/workspace``, so every file a
+command reads or writes (work dir, data, probes, CPU shim) must live inside the workspace: verify puts its
+work dir there when this runner is used. Commands of one session run one at a time; ``cancel()`` (Ctrl-C,
+SIGTERM) removes the containers, which ends the commands in them.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class DockerRunner(Runner):
         self.log_dir = log_dir or self.work_dir
         self.sessions: dict[str, dr.DockerSession] = {}
         self._stack = ExitStack()
+        self.cancelled = False
+        self._setup_reported: set[str] = set()
         self._open_lock = threading.Lock()
         self._run_locks = {repo: threading.Lock() for repo in ("tao-pytorch", "tao-deploy")}
 
@@ -65,10 +70,16 @@ class DockerRunner(Runner):
         self.sessions.clear()
 
     def cancel(self) -> None:
-        self.close()  # removing the containers ends every exec in them
+        """Ctrl-C / SIGTERM: remove the containers (which ends every exec in them) and start no new one."""
+        self.cancelled = True
+        for session in list(self.sessions.values()):
+            session.cancel()
+        self.close()
 
     def session(self, repo: str, *, on_line: LineCallback | None = None) -> dr.DockerSession:
         with self._open_lock:
+            if self.cancelled:  # a stage thread still running after Ctrl-C must not start a fresh container
+                raise dr.DockerRunnerError(f"verify was cancelled; no {repo} container is started")
             if repo not in self.sessions:
                 session = dr.DockerSession(
                     self.client, self.images[repo], self.workspace, repo,
@@ -77,6 +88,9 @@ class DockerRunner(Runner):
                     on_setup_line=on_line,
                 )
                 self.sessions[repo] = self._stack.enter_context(session)
+                if self.cancelled:  # cancelled while its install step ran
+                    self.close()
+                    raise dr.DockerRunnerError(f"verify was cancelled; the {repo} container is removed")
             return self.sessions[repo]
 
     # -- paths -------------------------------------------------------------------------------------
@@ -92,9 +106,11 @@ class DockerRunner(Runner):
     # -- commands ----------------------------------------------------------------------------------
     def prepare_console(self, repo: str, *, log_path: Path, timeout: float | None,
                         on_line: LineCallback | None = None) -> CommandResult | None:
-        fresh = repo not in self.sessions
         session = self.session(repo, on_line=on_line)
-        return session.setup_result if fresh else None
+        if repo in self._setup_reported:  # the install step ran once, when the container started (maybe for a probe)
+            return None
+        self._setup_reported.add(repo)
+        return session.setup_result
 
     def _exec_env(self, repo: str, extra_pythonpath: Sequence[Path]) -> dict[str, str]:
         return {"PYTHONPATH": ":".join(self.pythonpath(repo, extra_pythonpath)), **self.device_env()}
@@ -112,8 +128,7 @@ class DockerRunner(Runner):
                    console: bool = False, cwd: Path | None = None) -> str:
         """A self-contained ``docker run --rm`` line (the verify containers are gone after the run)."""
         setup = " && ".join([
-            f"python -m pip install {dr.WORKSPACE_MOUNT}/tao-core",
-            f"python -m pip install -e {dr.WORKSPACE_MOUNT}/{repo}",
+            *dr.setup_commands(repo),
             f"cd {shlex.quote(self.target(cwd) if cwd else dr.WORKSPACE_MOUNT)}",
             shlex.join([str(a) for a in argv]),
         ])

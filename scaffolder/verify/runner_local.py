@@ -11,10 +11,10 @@ Console scripts: TAO's entrypoint (``NAME train -e spec``) is a ``console_script
 the project's environment: a throwaway venv under the work dir (``<python> -m venv --without-pip``,
 plus a ``.pth`` that chains the given environment's site-packages, because a venv made from a venv only
 inherits the *base* interpreter's packages) into which ``pip install --no-deps --no-build-isolation
---no-compile -e <ws>/tao-core -e <ws>/<repo>`` installs the real entry points (~10 s; ``--no-compile``
-because the wheel-derived tao-pytorch has files with Python-3.12-only syntax). If pip is unavailable or
-fails, it falls back to a generated console-script shim (``bin/NAME`` calling the ``setup.py`` entry's
-``module:main``, ``bin/python`` linking the interpreter): same launcher path, no install.
+--no-compile -e <ws>/tao-core -e <ws>/<repo>`` (``runner.EDITABLE_INSTALL``) installs the real entry points
+(~10 s). If pip is unavailable or fails, it falls back to a generated console-script shim (``bin/NAME``
+calling the ``setup.py`` entry's ``module:main``, ``bin/python`` linking the interpreter): same launcher
+path, no install.
 
 Process handling (:func:`run_process`): stdout+stderr merged, split into lines on ``\\n``/``\\r`` and
 streamed live to the log and ``on_line``; the child is its own process group, killed (TERM, then KILL
@@ -40,7 +40,7 @@ from typing import Any
 from scaffolder.verify.docker_runner import Redactor
 from scaffolder.verify.lines import line_emitter, split_lines
 from scaffolder.verify.model import CommandResult
-from scaffolder.verify.runner import QUIET_ENV, LineCallback, Runner
+from scaffolder.verify.runner import QUIET_ENV, LineCallback, Runner, editable_install_argv
 from scaffolder.workspace import read_console_scripts, script_name
 
 SCRUBBED_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONSAFEPATH")
@@ -212,9 +212,8 @@ class ConsoleEnv:
             site_dir.mkdir(parents=True, exist_ok=True)
             parents = [p for p in info.get("site", []) if p]
             (site_dir / "_tao_scaffold_parent.pth").write_text("".join(f"{p}\n" for p in parents), encoding="utf-8")
-            pip = [str(self.bin / "python"), "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-                   "--no-compile", "--no-input", "-e", str(self.workspace / "tao-core"), "-e",
-                   str(self.workspace / self.repo)]
+            pip = editable_install_argv(str(self.bin / "python"),
+                                        [str(self.workspace / "tao-core"), str(self.workspace / self.repo)])
             result, cpu2 = run_process(pip, env=env, cwd=self.workspace, log_path=log_path, timeout=timeout,
                                        on_line=on_line, redact=redact, cancel=cancel)
             cpu = (cpu or 0) + (cpu2 or 0)
