@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import re
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
 from scaffolder import __version__
-from scaffolder.errors import ScaffoldError
+from scaffolder.errors import ScaffoldError, printable
+from scaffolder.signals import Terminated, terminate_like_sigint
 from scaffolder.tasks import task_names
 
 EPILOG = """\
@@ -49,6 +48,15 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _class_count(text: str) -> int:
+    from scaffolder.plan import MAX_CLASSES
+
+    value = _positive_int(text)
+    if value > MAX_CLASSES:
+        raise argparse.ArgumentTypeError(f"at most {MAX_CLASSES} classes, not {text[:30]}")
     return value
 
 
@@ -191,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tao-scaffold {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("inspect", help="read a HF model and write its port plan (port.yml)",
@@ -201,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="port name, snake_case (default: from MODEL)")
     p.add_argument("--workspace", metavar="DIR", help="plan for this workspace's layout and TAO version "
                    "(default: a TAO 7.3 workspace)")
-    p.add_argument("--num-classes", type=_positive_int, help="classes of the TAO model (default: the HF label count)")
+    p.add_argument("--num-classes", type=_class_count, help="classes of the TAO model (default: the HF label count)")
     p.add_argument("--out", metavar="port.yml", help="write the plan here (a Copier data file)")
     _add_model_source(p)
     p.set_defaults(func=cmd_inspect)
@@ -214,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", required=True, metavar="DIR", help="folder with tao-core, tao-pytorch, tao-deploy")
     p.add_argument("--task", choices=task_names(), help="TAO task blueprint (default: from the model's architecture "
                    "or pipeline tag)")
-    p.add_argument("--num-classes", type=_positive_int, help="classes of the TAO model (default: the HF label count)")
+    p.add_argument("--num-classes", type=_class_count, help="classes of the TAO model (default: the HF label count)")
     p.add_argument("--dry-run", action="store_true", help="list the files and registry edits; write nothing")
     p.add_argument("--allow-dirty", action="store_true", help="write even if a target repo has uncommitted changes")
     p.add_argument("--template", metavar="PATH", help="tao-scaffold checkout whose blueprints to use (default: this one)")
@@ -264,43 +273,29 @@ def _extra_commands():
     return out
 
 
-class _SigtermAsInterrupt:
-    """SIGTERM (``kill``, ``docker stop``, CI cancelling a job) takes the Ctrl-C path: KeyboardInterrupt in the
-    main thread, so verify cancels its children, removes its containers and writes the partial report, and a
-    workspace edit rolls back. Later SIGTERMs are ignored while that cleanup runs (SIGKILL still ends it)."""
-
-    def __init__(self):
-        self.received = False
-        self.previous = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():  # signal handlers: main thread only
-            self.previous = signal.signal(signal.SIGTERM, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        self.received = True
-        raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     progress = Progress(quiet=args.quiet)
-    with _SigtermAsInterrupt() as sigterm:
-        try:
+    try:
+        with terminate_like_sigint():  # SIGTERM/SIGHUP unwind (and roll back) like Ctrl-C
             return args.func(args, progress)
-        except ScaffoldError as exc:
-            print(f"tao-scaffold: error: {exc.one_line()}", file=sys.stderr)
-            return exc.exit_code
-        except KeyboardInterrupt:
-            print(f"tao-scaffold: {'terminated' if sigterm.received else 'interrupted'}", file=sys.stderr)
-            return 143 if sigterm.received else 130
+    except ScaffoldError as exc:
+        print(f"tao-scaffold: error: {printable(exc.one_line())}", file=sys.stderr)
+        return exc.exit_code
+    except Terminated as exc:
+        print(f"tao-scaffold: terminated ({exc})", file=sys.stderr)
+        return 128 + exc.signum
+    except KeyboardInterrupt:
+        print("tao-scaffold: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # the top-level guard: one line, always
+        if args.debug:
+            raise
+        detail = printable(" ".join(str(exc).split())[:300]) or "no message"
+        print(f"tao-scaffold: error: unexpected {type(exc).__name__}: {detail} -- run again with "
+              f"`tao-scaffold --debug {args.command} ...` for the traceback, and report it", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

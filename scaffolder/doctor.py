@@ -229,6 +229,7 @@ def _workspace_checks(root: Path | str | None) -> list[Check]:
     except ScaffoldError as exc:
         return [Check("workspace", False, exc.message, exc.hint or "")]
     checks = [Check("workspace", True, f"{ws.root}: {', '.join(REPO_NAMES)} are git repositories")]
+    checks.append(_interrupted_writes(ws.root))
     layout = ws.config_layout
     kind = (
         "7.x: configs vendored in tao-core, tao-pytorch, tao-deploy"
@@ -260,6 +261,21 @@ def _workspace_checks(root: Path | str | None) -> list[Check]:
     except ScaffoldError as exc:
         checks.append(Check("workspace writable", False, exc.message, exc.hint or ""))
     return checks
+
+
+def _interrupted_writes(root: Path) -> Check:
+    """A generate/update killed mid-write (SIGKILL, power loss) leaves its journal; doctor reports, never replays."""
+    from scaffolder.staging import interrupted_writes
+
+    journaled, stale = interrupted_writes(root)
+    if journaled:
+        return Check("workspace writes", False,
+                     f"{len(journaled)} interrupted write(s) ({', '.join(journaled)}): a port may be half-written",
+                     "run any tao-scaffold generate/update on this workspace: it rolls them back first")
+    if stale:
+        return Check("workspace writes", True, f"no interrupted write; {len(stale)} leftover staging folder(s) "
+                     "that the next generate/update removes", required=False)
+    return Check("workspace writes", True, "no interrupted write")
 
 
 def _run(cmd: list[str], timeout: float = 5) -> str | None:

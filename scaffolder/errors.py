@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
+# userinfo of a URL (https://user:token@host) -- e.g. a token inside HF_ENDPOINT
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
+
 
 class ScaffoldError(Exception):
     """An error the CLI prints as one line (``tao-scaffold: error: ...``) before exiting non-zero.
@@ -34,3 +40,12 @@ class WorkspaceError(ScaffoldError):
 
 class NameError_(ScaffoldError):  # noqa: N801 -- avoid shadowing the builtin NameError
     """The port name is invalid or collides with an existing TAO network."""
+
+
+def printable(text: str) -> str:
+    """``text`` safe for one terminal line: control, format (bidi) and separator characters escaped, URL
+    credentials masked. Untrusted names (model paths, labels) reach error messages; ESC, CR or U+202E would
+    rewrite what the user sees."""
+    text = _URL_CREDENTIALS.sub("***@", text)
+    return "".join(ch if ch == " " or unicodedata.category(ch)[0] not in "CZ" else ch.encode("unicode_escape").decode()
+                   for ch in text)

@@ -21,6 +21,7 @@ from scaffolder.layout import (
     console_entry,
     console_target,
 )
+from scaffolder.lock import workspace_lock
 from scaffolder.patches import add_console_script, register_backbone_module
 from scaffolder.plan import PortPlan
 from scaffolder.render import format_python, render
@@ -112,6 +113,20 @@ def patch_registries(plan: PortPlan, workspace: Workspace, tree: Path,
     return edits, patched
 
 
+def check_no_collisions(plan: PortPlan, workspace: Workspace, changes: list[FileChange], patched: set[str]) -> None:
+    """A new port creates files; it never overwrites one it did not write (tests/ and docs included).
+
+    Regenerating a port (its answers file exists) rewrites its own files; the patched registries are edits.
+    """
+    if (workspace.root / answers_relpath(plan.name)).is_file():
+        return
+    taken = [c.relpath for c in changes if c.status != "new" and c.relpath not in patched]
+    if taken:
+        shown = ", ".join(taken[:3]) + (f" (+{len(taken) - 3} more)" if len(taken) > 3 else "")
+        raise NameError_(f"port {plan.name!r} would overwrite files tao-scaffold did not write: {shown}",
+                         "choose another --name, or move those files away")
+
+
 def check_layout(plan: PortPlan, workspace: Workspace) -> None:
     """The plan must have been made for this workspace's config layout (its imports depend on it)."""
     if plan.config_layout != workspace.config_layout:
@@ -125,6 +140,13 @@ def check_layout(plan: PortPlan, workspace: Workspace) -> None:
 def generate(plan: PortPlan, workspace_dir: Path, *, dry_run: bool = False, allow_dirty: bool = False,
              template: Path | None = None, progress: Callable[[str], None] = lambda _msg: None) -> GenerateResult:
     workspace = Workspace.open(workspace_dir)
+    with workspace_lock(workspace.root, progress):  # from the first read of the workspace to the last write
+        return _generate_locked(plan, workspace, dry_run=dry_run, allow_dirty=allow_dirty, template=template,
+                                progress=progress)
+
+
+def _generate_locked(plan: PortPlan, workspace: Workspace, *, dry_run: bool, allow_dirty: bool,
+                     template: Path | None, progress: Callable[[str], None]) -> GenerateResult:
     check_layout(plan, workspace)
     check_name_free(workspace, plan.name)
     if not allow_dirty:
@@ -139,6 +161,7 @@ def generate(plan: PortPlan, workspace_dir: Path, *, dry_run: bool = False, allo
         progress("format: black")
         format_python(staging.tree, skip=patched)
         changes = staging.changes()
+        check_no_collisions(plan, workspace, changes, patched)
         result = GenerateResult(plan, changes, edits, dry_run)
         if dry_run:
             return result

@@ -210,12 +210,12 @@ def inspect_model(
     if (local_dir / PREPROCESSOR_NAME).is_file():
         preprocessor = _read_json(local_dir / PREPROCESSOR_NAME)
     family = catalog.family_for(model_type)
+    id2label = _id2label(config, notes)  # bounded before transformers sees num_labels (it builds id2label too)
     # transformers' config object (derived widths, validation) costs a torch import: only the full inspect.
     config_obj = _config_object(local_dir, model_type) if include_weights_schema else None
 
     height, width = _input_size(preprocessor, config, family, notes)
     mean, std = _mean_std(preprocessor, family, notes)
-    id2label = _id2label(config, notes)
 
     weight_files: list[Path] = []
     state_dict: dict[str, tuple[tuple[int, ...], str]] = {}
@@ -500,8 +500,14 @@ def _first_line(exc: BaseException) -> str:
 # -- config and preprocessing ---------------------------------------------------------------------------------
 
 
+MAX_JSON_BYTES = 16 * 2**20  # HF configs are kilobytes; ImageNet-21k's id2label is under 1 MiB
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise ModelSourceError(f"{path} is larger than {MAX_JSON_BYTES // 2**20} MiB: not a HF config",
+                                   "point --model at a transformers model folder")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ModelSourceError(
@@ -514,6 +520,9 @@ def _read_json(path: Path) -> dict[str, Any]:
             f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
             "fix the file by hand or download it again",
         ) from exc
+    except RecursionError as exc:
+        raise ModelSourceError(f"{path} is nested too deeply to be a HF config",
+                               "fix the file by hand or download it again") from exc
     if not isinstance(data, dict):
         raise ModelSourceError(f"{path} is not a JSON object", "it must hold a {...} mapping of settings")
     return data
@@ -673,7 +682,16 @@ def _mean_std(
 
 
 def _id2label(config: Mapping[str, Any], notes: list[str]) -> dict[int, str]:
+    from scaffolder.plan import MAX_CLASSES
+
     raw = config.get("id2label")
+    if raw is not None and not isinstance(raw, Mapping):
+        raise ModelSourceError(f"config.json id2label is a {type(raw).__name__}, not a mapping",
+                               'write it as {"0": "cat", "1": "dog", ...}')
+    count = config.get("num_labels")
+    if (raw and len(raw) > MAX_CLASSES) or (_int(count) or 0) > MAX_CLASSES:
+        raise ModelSourceError(f"config.json has {len(raw) if raw else count} labels (at most {MAX_CLASSES})",
+                               "fix num_labels / id2label, or pass --num-classes")
     if isinstance(raw, Mapping) and raw:
         out: dict[int, str] = {}
         for key, value in raw.items():

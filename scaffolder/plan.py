@@ -7,7 +7,11 @@ so ``copier copy <tao-scaffold> <workspace> --data-file port.yml`` renders exact
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import math
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from scaffolder.errors import ScaffoldError, WorkspaceError
 from scaffolder.layout import answers_relpath
 from scaffolder.naming import pascal_case, validate_name
 from scaffolder.tasks import TASKS, task_named
+
 # Plan fields renamed by later tool versions: old name -> new name (answers files of older ports still load).
 _RENAMED = {"head_in_channels": "num_features"}
 PLAN_HEADER = (
@@ -61,9 +66,9 @@ class PortPlan:
     output_names: list[str] = field(default_factory=lambda: ["output"])
     opset_version: int = 17
     export_notes: list[str] = field(default_factory=list)
-    # HF -> TAO weights (scaffolder.convert.port_mapping): the mapping table as Python source, HF's norm eps
+    # HF -> TAO weights (scaffolder.convert.port_mapping): the mapping table as rows (validated data), HF's norm eps
     # per TAO module where TAO's default differs, and what the derivation noted (e.g. head not converted)
-    weight_mapping: str = ""
+    weight_mapping: list = field(default_factory=list)  # rows [tao_key, [hf_keys], [[op, arg], ...]] (data)
     norm_eps: dict[str, float] = field(default_factory=dict)
     mapping_notes: list[str] = field(default_factory=list)
     hf_adaptations: list[str] = field(default_factory=list)  # catalog Family.hf_adaptations
@@ -74,10 +79,16 @@ class PortPlan:
 
     def __post_init__(self) -> None:
         validate_name(self.name)
-        if self.task not in TASKS:
+        if not isinstance(self.task, str) or self.task not in TASKS:
             raise ScaffoldError(f"task {self.task!r} has no blueprint", f"choose one of: {', '.join(TASKS)}")
+        if not isinstance(self.task_params, dict):
+            raise PlanFieldError("task_params", "is not a mapping")
         self.task_params = task_named(self.task).params_from(self.task_params)
         self.class_name = self.class_name or pascal_case(self.name)
+        if isinstance(self.weight_mapping, str):  # plans of tool versions that carried Python source
+            self.weight_mapping = _mapping_rows_from_source(self.weight_mapping)
+        self.weight_mapping = _plain(self.weight_mapping)
+        validate_plan(self)
 
     # -- Copier data ---------------------------------------------------------------------------------
     def answers(self) -> dict[str, Any]:
@@ -85,7 +96,7 @@ class PortPlan:
         return dataclasses.asdict(self)
 
     def to_yaml(self) -> str:
-        return PLAN_HEADER + yaml.safe_dump(self.answers(), sort_keys=False, allow_unicode=True, width=100)
+        return PLAN_HEADER + dump_yaml(self.answers())
 
     def write(self, path: Path) -> None:
         path.write_text(self.to_yaml(), encoding="utf-8")
@@ -102,12 +113,10 @@ class PortPlan:
 
     @classmethod
     def read(cls, path: Path) -> "PortPlan":
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
-            raise ScaffoldError(f"cannot read port plan {path}: {exc}".splitlines()[0]) from exc
+        data = load_yaml_file(path, "port plan", ScaffoldError, "fix port.yml, or write a new one with `tao-scaffold inspect --out`")
         if not isinstance(data, dict):
-            raise ScaffoldError(f"port plan {path} is not a YAML mapping")
+            raise ScaffoldError(f"port plan {path} is not a YAML mapping",
+                                "write one with `tao-scaffold inspect MODEL --out port.yml`")
         return cls.from_answers(data)
 
 
@@ -117,11 +126,284 @@ def read_answers(workspace_root: Path, name: str) -> dict[str, Any]:
     if not path.is_file():
         raise WorkspaceError(f"no tao-scaffold port named {name!r} in {workspace_root} ({path.name} not found)",
                              "generate it first: tao-scaffold generate --name ...")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise WorkspaceError(f"cannot read {answers_relpath(name)}: {exc}".splitlines()[0],
-                             "restore it from git, or regenerate the port") from exc
+    data = load_yaml_file(path, answers_relpath(name), WorkspaceError, "restore it from git, or regenerate the port")
     if not isinstance(data, dict):
         raise WorkspaceError(f"{answers_relpath(name)} is not a YAML mapping", "restore it from git")
     return data
+
+
+# -- YAML: plans and answers files are shared and reviewed, so read as untrusted ---------------------------
+MAX_PLAN_BYTES = 32 * 2**20  # 50k labels of 256 characters fit, a YAML bomb's expansion does not matter
+
+
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: a 1000-label plan in ms, not seconds
+
+
+def _load_without_aliases(text: str) -> Any:
+    """safe_load, refusing aliases: a plan never needs them, and nested aliases expand exponentially."""
+    for event in yaml.parse(text, Loader=_SAFE_LOADER):
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, f"YAML alias *{event.anchor} (aliases are not allowed)",
+                                              event.start_mark)
+    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 -- a safe loader
+
+
+def _unsafe_char(ch: str) -> bool:
+    return ch != " " and unicodedata.category(ch)[0] in "CZ"
+
+
+class _FlowRow(list):
+    """A weight-mapping row: dumped on one line."""
+
+
+class _PlanDumper(yaml.SafeDumper):
+    """Readable YAML (unicode as is) except where YAML or a reviewer's screen would change a value: strings with
+    invisible, bidi or line-separator characters are double-quoted with every non-ASCII character escaped
+    (PyYAML writes U+0085 raw, and reads it back as a line break)."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+    def represent_str(self, data: str):
+        if any(map(_unsafe_char, data)):
+            return self.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+        return super().represent_str(data)
+
+    def write_double_quoted(self, text, split=True):
+        escape_all = any(map(_unsafe_char, text))
+        saved, self.allow_unicode = self.allow_unicode, self.allow_unicode and not escape_all
+        try:
+            super().write_double_quoted(text, split)
+        finally:
+            self.allow_unicode = saved
+
+
+_PlanDumper.add_representer(str, _PlanDumper.represent_str)
+_PlanDumper.add_representer(_FlowRow, lambda dumper, row: dumper.represent_sequence(
+    "tag:yaml.org,2002:seq", list(row), flow_style=True))
+
+
+def dump_yaml(data: Any) -> str:
+    if isinstance(data, dict) and data.get("weight_mapping"):
+        data = {**data, "weight_mapping": [_FlowRow(row) for row in data["weight_mapping"]]}
+    return yaml.dump(data, Dumper=_PlanDumper, sort_keys=False, allow_unicode=True, width=100)
+
+
+def load_yaml_file(path: Path, what: str, error: type[ScaffoldError], hint: str) -> Any:
+    try:
+        if path.stat().st_size > MAX_PLAN_BYTES:
+            raise error(f"{what} {path} is larger than {MAX_PLAN_BYTES // 2**20} MiB", hint)
+        return _load_without_aliases(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise error(f"cannot read {what} {path}: {detail[:300]}", hint) from exc
+
+
+# -- field validation: every field that is not free text is checked, free text is one printable line -----
+MAX_CLASSES = 50_000  # ImageNet-21k has 21,841; more only makes black and the specs crawl
+MAX_LABEL_LENGTH = 256
+MAX_TEXT_LENGTH = 2_000
+IMG_SIZE_RANGE = (8, 8192)
+MAX_CHANNELS = 16
+OPSET_RANGE = (7, 30)
+MAPPING_OPS = ("copy", "concat", "reshape", "permute", "squeeze", "unsqueeze", "fill", "optional")  # runtime OPS
+_COMBINE_OPS, _SHAPE_OPS = ("copy", "concat", "fill"), ("reshape", "permute", "squeeze", "unsqueeze")
+_VERSION = re.compile(r"^[0-9]+(\.[0-9A-Za-z]+){0,5}([+-][0-9A-Za-z.]+)?$")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_.\-]*$")  # model types, timm names, pipeline tags, families
+_STATE_KEY = re.compile(r"^[A-Za-z0-9_.\-]{1,300}$")
+_PASCAL = re.compile(r"^[A-Z][A-Za-z0-9]{0,79}$")
+_HINT = "fix it in port.yml (or in the model's config.json / preprocessor_config.json it came from)"
+
+
+class PlanFieldError(ScaffoldError):
+    def __init__(self, name: str, problem: str, hint: str = _HINT):
+        super().__init__(f"port plan field {name} {problem}", hint)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def one_line_problem(text: Any, limit: int = MAX_TEXT_LENGTH) -> str | None:
+    """Why ``text`` is not one printable line of at most ``limit`` characters (None when it is)."""
+    if not isinstance(text, str):
+        return f"is {type(text).__name__}, not text"
+    if len(text) > limit:
+        return f"is {len(text)} characters long (at most {limit})"
+    for ch in text:
+        if ch != " " and unicodedata.category(ch)[0] in "CZ":
+            return f"contains the non-printing character U+{ord(ch):04X}"
+    return None
+
+
+def _int_in(plan: "PortPlan", name: str, low: int, high: int) -> None:
+    value = getattr(plan, name)
+    if not _is_int(value) or not low <= value <= high:
+        raise PlanFieldError(name, f"is {_shown(value)}, not an integer from {low} to {high}")
+
+
+def _match(plan: "PortPlan", name: str, pattern: re.Pattern, what: str, *, empty: bool = True) -> None:
+    value = getattr(plan, name)
+    if not isinstance(value, str) or len(value) > 200 or not pattern.match(value) or (not value and not empty):
+        raise PlanFieldError(name, f"is {_shown(value)}, not {what}")
+
+
+def _text_list(plan: "PortPlan", name: str, *, limit: int = MAX_TEXT_LENGTH, max_items: int = 100,
+               pattern: re.Pattern | None = None) -> None:
+    values = getattr(plan, name)
+    if not isinstance(values, list) or len(values) > max_items:
+        raise PlanFieldError(name, f"is {_shown(values)}, not a list of at most {max_items} strings")
+    for item in values:
+        problem = one_line_problem(item, limit)
+        if problem is None and pattern is not None and not pattern.match(item):
+            problem = f"is not of the form {pattern.pattern}"
+        if problem:
+            raise PlanFieldError(f"{name} item {_shown(item)}", problem)
+
+
+def _floats(plan: "PortPlan", name: str, *, positive: bool) -> None:
+    values = getattr(plan, name)
+    if not isinstance(values, list) or len(values) != plan.in_channels or not all(map(_is_number, values)):
+        raise PlanFieldError(name, f"is {_shown(values)}, not {plan.in_channels} finite numbers (one per input "
+                                   f"channel, in_channels={plan.in_channels})")
+    if positive and not all(v > 0 for v in values):
+        raise PlanFieldError(name, f"is {_shown(values)}: every value must be > 0 (TAO divides by it)")
+    if not all(abs(v) <= 1e6 for v in values):
+        raise PlanFieldError(name, f"is {_shown(values)}: values beyond 1e6 are not a normalisation")
+
+
+def validate_plan(plan: "PortPlan") -> None:
+    """Raise :class:`PlanFieldError` (one line) for the first field that is not what the blueprints assume.
+
+    Fields spliced into code (names, versions, numbers) are checked against their exact form; free text
+    (model, notes, reasons, architectures) must be one printable line -- the blueprints escape it, but a
+    reviewer reading port.yml should see what the port will contain.
+    """
+    from scaffolder.planner import STRATEGIES
+
+    _match(plan, "class_name", _PASCAL, "a PascalCase identifier")
+    problem = one_line_problem(plan.model, 1000)
+    if problem:
+        raise PlanFieldError("model", problem)
+    for name in ("model_type", "pipeline_tag", "family", "timm_name"):
+        _match(plan, name, _TOKEN, "a name of letters, digits, '_', '.', '-'")
+    _text_list(plan, "architectures", limit=300)
+    _match(plan, "backbone", _IDENT, "a Python identifier (a backbone_v2 registry name)", empty=False)
+    if plan.backbone_strategy not in STRATEGIES:
+        raise PlanFieldError("backbone_strategy", f"is {_shown(plan.backbone_strategy)}, not one of {', '.join(STRATEGIES)}")
+    for name in ("strategy_reason",):
+        problem = one_line_problem(getattr(plan, name))
+        if problem:
+            raise PlanFieldError(name, problem)
+    _int_in(plan, "num_features", 0, 65536)
+    _int_in(plan, "img_size", *IMG_SIZE_RANGE)
+    _int_in(plan, "in_channels", 1, MAX_CHANNELS)
+    _floats(plan, "mean", positive=False)
+    _floats(plan, "std", positive=True)
+    _int_in(plan, "num_classes", 1, MAX_CLASSES)
+    labels = plan.class_names
+    if not isinstance(labels, list) or (labels and len(labels) != plan.num_classes):
+        raise PlanFieldError("class_names", f"has {len(labels) if isinstance(labels, list) else _shown(labels)} "
+                             f"entries, not num_classes={plan.num_classes} (or none)")
+    for label in labels:
+        if not isinstance(label, str) or not 0 < len(label) <= MAX_LABEL_LENGTH:
+            raise PlanFieldError(f"class_names item {_shown(label)}",
+                                 f"is not a label of 1 to {MAX_LABEL_LENGTH} characters")
+    _text_list(plan, "input_names", limit=64, max_items=8, pattern=_IDENT)
+    _text_list(plan, "output_names", limit=64, max_items=8, pattern=_IDENT)
+    _int_in(plan, "opset_version", *OPSET_RANGE)
+    _text_list(plan, "export_notes")
+    _text_list(plan, "mapping_notes")
+    _text_list(plan, "hf_adaptations", limit=64, pattern=_IDENT)
+    validate_mapping_rows(plan.weight_mapping)
+    if not isinstance(plan.norm_eps, dict) or not all(
+        isinstance(k, str) and _STATE_KEY.match(k) and _is_number(v) and 0 < v < 1 for k, v in plan.norm_eps.items()
+    ):
+        raise PlanFieldError("norm_eps", f"is {_shown(plan.norm_eps)}, not a mapping of module names to eps in (0, 1)")
+    if plan.config_layout not in ("vendored", "core"):
+        raise PlanFieldError("config_layout", f"is {_shown(plan.config_layout)}, not vendored or core")
+    for name in ("tao_version", "tool_version"):
+        _match(plan, name, _VERSION, "a version number (e.g. 7.3.0)", empty=False)
+
+
+def validate_mapping_rows(rows: Any) -> None:
+    """The weight mapping is data: rows ``[tao_key, [hf_keys], [[op, arg], ...]]`` of the runtime's ops."""
+    if not isinstance(rows, list) or len(rows) > 100_000:
+        raise PlanFieldError("weight_mapping", f"is {_shown(rows)}, not a list of mapping rows")
+    for row in rows:
+        problem = _row_problem(row)
+        if problem:
+            raise PlanFieldError(f"weight_mapping row {_shown(row)}", problem,
+                                 "regenerate the plan with `tao-scaffold inspect` (the mapping is derived, not edited)")
+
+
+def _row_problem(row: Any) -> str | None:
+    if not (isinstance(row, (list, tuple)) and len(row) == 3):
+        return "is not [tao_key, [hf_keys], [[op, arg], ...]]"
+    tao_key, hf_keys, ops = row
+    if not (isinstance(tao_key, str) and _STATE_KEY.match(tao_key)):
+        return "has a TAO key that is not a state-dict key"
+    if not (isinstance(hf_keys, (list, tuple)) and len(hf_keys) <= 64
+            and all(isinstance(k, str) and _STATE_KEY.match(k) for k in hf_keys)):
+        return "has HF keys that are not state-dict keys"
+    if not (isinstance(ops, (list, tuple)) and 0 < len(ops) <= 8):
+        return "has no ops (or too many)"
+    if isinstance(ops[0], (list, tuple)) and list(ops[0]) == ["optional", None]:
+        ops = ops[1:]  # a row the checkpoint may lack; the steps after it follow the usual rule
+    for position, op in enumerate(ops):
+        if not (isinstance(op, (list, tuple)) and len(op) == 2 and op[0] in MAPPING_OPS):
+            return f"has an op {_shown(op)} that is not [op, arg] with op one of {', '.join(MAPPING_OPS)}"
+        name, arg = op
+        if (name in _COMBINE_OPS) != (position == 0):
+            return f"has {name} at step {position + 1} (the first step is one of {', '.join(_COMBINE_OPS)}, only then "
+            f"{', '.join(_SHAPE_OPS)})"
+        ok = {
+            "copy": arg is None and len(hf_keys) == 1,
+            "concat": _is_int(arg) and -8 <= arg < 8 and len(hf_keys) >= 1,
+            "squeeze": _is_int(arg) and -8 <= arg < 8,
+            "unsqueeze": _is_int(arg) and -8 <= arg < 8,
+            "reshape": _int_list(arg, -1),
+            "permute": _int_list(arg, 0),
+            "optional": False,  # only as the first step (stripped above)
+            "fill": (isinstance(arg, (list, tuple)) and len(arg) == 2 and _is_number(arg[0])
+                     and _int_list(arg[1], 0) and not hf_keys),
+        }[name]
+        if not ok:
+            return f"has {name} with an argument {_shown(arg)} it does not take"
+    return None
+
+
+def _int_list(value: Any, low: int) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) <= 8
+            and all(_is_int(v) and low <= v <= 2**31 for v in value))
+
+
+def _mapping_rows_from_source(source: str) -> list:
+    """Rows from the ``MAPPING = [...]`` literal older plans carried (parsed as a literal, never executed)."""
+    if not source.strip():
+        return []
+    try:
+        tree = ast.parse(source)
+        (value,) = [n.value for n in tree.body if isinstance(n, ast.Assign)]
+        rows = ast.literal_eval(value)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        raise PlanFieldError("weight_mapping", "is Python source that is not a plain MAPPING = [...] literal",
+                             "regenerate the plan with `tao-scaffold inspect`") from None
+    return _plain(rows)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, recursively (YAML-safe, and what a plan read back from port.yml holds)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

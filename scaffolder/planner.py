@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from scaffolder import catalog
-from scaffolder.errors import UnsupportedModelError
+from scaffolder.errors import ModelSourceError, ScaffoldError, UnsupportedModelError
 from scaffolder.layout import backbone_module_relpath
 from scaffolder.plan import PortPlan
 from scaffolder.tasks import BACKBONE_ONLY_PIPELINES, TASKS, TaskSpec, task_for, task_named
@@ -163,14 +164,20 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
                               "TAO's default eps where HF's differs (a ViT then computes with 1e-6 instead of HF's "
                               "1e-12, ~5e-4 off HF); regenerate without --no-weights to record HF's eps"]
         return plan
-    from scaffolder.convert.port_mapping import as_python, mapping_for_plan
+    from scaffolder.convert.port_mapping import mapping_for_plan
 
-    mapping = mapping_for_plan(plan, info.config, progress)
+    try:
+        mapping = mapping_for_plan(plan, info.config, progress)
+    except ScaffoldError:
+        raise
+    except Exception as exc:  # transformers/TAO reject the config (string eps, 7 heads for 768 wide, ...)
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise ModelSourceError(f"cannot build {info.source}'s model from its config.json to map its weights: "
+                               f"{type(exc).__name__}: {detail}",
+                               "fix config.json, or pass --no-weights to plan without a weight mapping") from exc
     if mapping is None:
         plan.mapping_notes = [f"no HF weight-conversion rules for family {plan.family!r} ({plan.task}); "
                               "converter not derived"]
         return plan
-    plan.weight_mapping = as_python(mapping.source)
-    plan.norm_eps = dict(mapping.norm_eps)
-    plan.mapping_notes = list(mapping.notes)
-    return plan
+    return dataclasses.replace(plan, weight_mapping=mapping.rows, norm_eps=dict(mapping.norm_eps),
+                               mapping_notes=list(mapping.notes))  # re-validated with the mapping

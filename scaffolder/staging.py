@@ -1,19 +1,33 @@
-"""Stage, then move: a port is written completely or not at all.
+"""Stage, then move -- journaled: a port is written completely or not at all, even across a kill.
 
 Everything is rendered, patched and formatted inside a staging folder in the workspace root (same file
-system, so the final moves are renames). ``commit`` moves files into place, keeping backups of what it
-replaces; any failure restores the backups and removes what was added, leaving the workspace as it was.
+system, so the final moves are renames). ``commit`` first copies what it will replace into the staging
+folder's ``backup/``, then records the change set in ``journal.json`` (written atomically, fsynced), and
+only then moves files into place. A failure or a signal (SIGINT/SIGTERM/SIGHUP, see scaffolder.signals)
+rolls back in-process; after a SIGKILL or power loss the journal stays behind and :func:`recover` -- which
+every writing command runs under the workspace lock (scaffolder.lock) before it reads the workspace --
+rolls it back. Staging folders without a journal are leftovers of runs that died before their commit step
+and are removed by the same call. The answers file moves last, so a workspace never records a blueprint
+version whose files are not all in place.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from scaffolder.errors import WorkspaceError
+from scaffolder.layout import ANSWERS_FILE, REPOS
+from scaffolder.signals import deferred
+
+STAGING_PREFIX = ".tao-scaffold-staging-"
+JOURNAL = "journal.json"
+JOURNAL_VERSION = 1
 
 
 @dataclass
@@ -29,7 +43,7 @@ class Staging:
 
     def __post_init__(self) -> None:
         try:
-            self.root = Path(tempfile.mkdtemp(prefix=".tao-scaffold-staging-", dir=self.workspace))
+            self.root = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.workspace))
         except OSError as exc:
             raise WorkspaceError(f"workspace {self.workspace} is not writable ({exc.strerror})",
                                  "fix its permissions or choose another --workspace") from exc
@@ -45,6 +59,7 @@ class Staging:
         out = []
         for rel in self.files():
             target = self.workspace / rel
+            check_inside_repo(self.workspace, rel)
             if not target.exists():
                 out.append(FileChange(rel, "new"))
             elif not target.is_file():
@@ -67,43 +82,54 @@ class Staging:
                                      "fix the permissions of the workspace and run again")
 
     def commit(self, changes: list[FileChange]) -> None:
-        """Move changed files into the workspace; all or nothing."""
+        """Move changed files into the workspace; all or nothing (journaled, see the module docstring)."""
+        pending = sorted((c for c in changes if c.status != "unchanged"),
+                         key=lambda c: Path(c.relpath).name == ANSWERS_FILE)  # answers file last
+        for change in pending:  # the tree may have changed since changes(): check again, right before writing
+            check_inside_repo(self.workspace, change.relpath)
         backup = self.root / "backup"
-        moved: list[tuple[Path, Path | None]] = []  # (target, backup or None if it was new)
-        created_dirs: list[Path] = []
+        entries, created_dirs = [], []
         try:
-            for change in changes:
-                if change.status == "unchanged":
-                    continue
+            for change in pending:
                 target = self.workspace / change.relpath
+                saved = target.exists()
+                if saved:
+                    copy = backup / change.relpath
+                    copy.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(target, copy)
+                    _fsync(copy)
                 for parent in reversed(target.parents):
-                    if parent.is_relative_to(self.workspace) and not parent.exists():
-                        parent.mkdir()
-                        created_dirs.append(parent)
-                saved = None
-                if target.exists():
-                    saved = backup / change.relpath
-                    saved.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(target, saved)
+                    rel = os.path.relpath(parent, self.workspace)
+                    if parent.is_relative_to(self.workspace) and rel not in created_dirs and not parent.exists():
+                        created_dirs.append(rel)
+                entries.append({"relpath": change.relpath, "status": change.status, "backup": saved})
+        except OSError as exc:
+            raise WorkspaceError(f"preparing the write failed ({exc}); nothing was changed",
+                                 "fix the cause (disk space, permissions) and run again") from exc
+        journal = {"version": JOURNAL_VERSION, "pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                   "entries": entries, "created_dirs": created_dirs}
+        try:
+            _write_atomically(self.root / JOURNAL, json.dumps(journal, indent=1))
+            for rel in created_dirs:
+                (self.workspace / rel).mkdir(exist_ok=True)
+            for change in pending:
+                target = self.workspace / change.relpath
                 if change.status == "deleted":
                     target.unlink()
                 else:
                     os.replace(self.tree / change.relpath, target)
-                moved.append((target, saved))
+            (self.root / JOURNAL).unlink()  # done: nothing to roll back any more
         except BaseException as exc:
-            for target, saved in reversed(moved):
-                if saved is None:
-                    target.unlink(missing_ok=True)
-                else:
-                    os.replace(saved, target)  # also restores a deleted file
-            for directory in reversed(created_dirs):
-                shutil.rmtree(directory, ignore_errors=True)
+            with deferred():  # a second Ctrl-C / SIGTERM must not cut the rollback short
+                _roll_back(self.workspace, self.root)
             if isinstance(exc, OSError):
                 raise WorkspaceError(f"writing the port failed ({exc}); the workspace was restored",
                                      "fix the cause and run again") from exc
             raise
 
     def cleanup(self) -> None:
+        if (self.root / JOURNAL).is_file():
+            return  # a rollback failed: keep journal and backups for recover() (and doctor) to find
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> "Staging":
@@ -111,6 +137,113 @@ class Staging:
 
     def __exit__(self, *exc) -> None:
         self.cleanup()
+
+
+def recover(workspace: Path) -> list[str]:
+    """Roll back every interrupted commit in ``workspace`` and remove leftover staging folders.
+
+    Call it only while holding the workspace lock (a live run's staging folder looks the same). Returns
+    one line per interrupted write it rolled back.
+    """
+    notes = []
+    for folder in sorted(Path(workspace).glob(STAGING_PREFIX + "*")):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        journal = _read_journal(folder)
+        if journal is not None:
+            _roll_back(Path(workspace), folder)
+            notes.append(f"rolled back an interrupted write of {len(journal['entries'])} files "
+                         f"(pid {journal.get('pid')}, started {journal.get('started')}); the workspace is as before it")
+        shutil.rmtree(folder, ignore_errors=True)
+    return notes
+
+
+def interrupted_writes(workspace: Path) -> tuple[list[str], list[str]]:
+    """(staging folders with an interrupted commit journal, other leftover staging folders) -- read only."""
+    journaled, stale = [], []
+    for folder in sorted(Path(workspace).glob(STAGING_PREFIX + "*")):
+        (journaled if (folder / JOURNAL).is_file() else stale).append(folder.name)
+    return journaled, stale
+
+
+def _read_journal(folder: Path) -> dict | None:
+    try:
+        journal = json.loads((folder / JOURNAL).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise WorkspaceError(f"cannot read the journal of an interrupted write, {folder / JOURNAL}: {exc}",
+                             f"restore the files listed in it from {folder}/backup by hand, then delete {folder}") from exc
+    if not isinstance(journal, dict) or journal.get("version") != JOURNAL_VERSION:
+        raise WorkspaceError(f"{folder / JOURNAL} is not a tao-scaffold journal this version can replay",
+                             f"restore from {folder}/backup by hand, then delete {folder}")
+    return journal
+
+
+def _roll_back(workspace: Path, folder: Path) -> None:
+    """Undo a (partial) commit from its journal; idempotent, so an interrupted rollback can run again."""
+    journal = _read_journal(folder)
+    if journal is None:
+        return
+    for entry in reversed(journal["entries"]):
+        rel = entry["relpath"]
+        target = workspace / rel
+        if entry["backup"]:
+            copy = folder / "backup" / rel
+            if copy.is_file():  # missing: already restored by an earlier, interrupted rollback
+                os.replace(copy, target)
+        elif target.is_file() or target.is_symlink():
+            target.unlink()
+    for rel in reversed(journal["created_dirs"]):
+        try:
+            (workspace / rel).rmdir()
+        except OSError:
+            pass  # not empty (someone else's files) or already gone: leave it
+    (folder / JOURNAL).unlink()
+
+
+def check_inside_repo(workspace: Path, relpath: str) -> None:
+    """Refuse a write that a symlink would carry out of its repository, or that would replace a symlink.
+
+    The repositories themselves may be symlinks (a workspace of links to existing clones); inside one,
+    every folder on the way to the file must resolve inside that repository's real folder.
+    """
+    parts = Path(relpath).parts
+    if not parts or parts[0] not in REPOS or ".." in parts:
+        raise WorkspaceError(f"refusing to write {relpath}: outside the TAO repositories",
+                             "the blueprint must only write into tao-core, tao-pytorch and tao-deploy")
+    repo_real = (workspace / parts[0]).resolve()
+    path = workspace / parts[0]
+    for part in parts[1:]:
+        path = path / part
+        if path.is_symlink():
+            real = path.resolve()
+            if path == workspace / relpath or not real.is_relative_to(repo_real):
+                raise WorkspaceError(
+                    f"refusing to write {relpath}: {path.relative_to(workspace)} is a symlink to {real}"
+                    + ("" if real.is_relative_to(repo_real) else f", outside {parts[0]}"),
+                    "replace the link with a real folder or file (or remove it) and run again",
+                )
+        elif not path.exists():
+            return
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync(path.parent)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _nearest_existing(path: Path) -> Path:

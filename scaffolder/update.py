@@ -21,6 +21,7 @@ import yaml
 from scaffolder.errors import ScaffoldError, WorkspaceError
 from scaffolder.generate import check_layout, patch_registries
 from scaffolder.layout import REPOS, answers_relpath
+from scaffolder.lock import workspace_lock
 from scaffolder.plan import PortPlan, read_answers
 from scaffolder.render import BLUEPRINT_ROOT, format_python, render
 from scaffolder.staging import FileChange, Staging
@@ -75,6 +76,12 @@ def _merge(current: bytes, base: bytes, new: bytes, label: str) -> tuple[bytes, 
 def update(name: str, workspace_dir: Path, *, template: Path | None = None, dry_run: bool = False,
            progress: Callable[[str], None] = lambda _msg: None) -> UpdateResult:
     workspace = Workspace.open(workspace_dir)
+    with workspace_lock(workspace.root, progress):  # an interrupted earlier run is rolled back first
+        return _update_locked(name, workspace, template=template, dry_run=dry_run, progress=progress)
+
+
+def _update_locked(name: str, workspace: Workspace, *, template: Path | None, dry_run: bool,
+                   progress: Callable[[str], None]) -> UpdateResult:
     answers = read_answers(workspace.root, name)
     old_ref = str(answers.get("_commit") or "")
     template = (template or BLUEPRINT_ROOT).resolve()
@@ -128,5 +135,5 @@ def update(name: str, workspace_dir: Path, *, template: Path | None = None, dry_
         result.changes = staging.changes() + [FileChange(rel, "deleted") for rel in deleted]
         if not dry_run:
             staging.check_writable(result.changes)
-            staging.commit(result.changes)
+            staging.commit(result.changes)  # moves the answers file (the new blueprint version) last
         return result

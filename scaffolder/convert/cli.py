@@ -42,11 +42,18 @@ def _weights_path(source: str) -> Path:
 
 
 def run(args, progress) -> int:
-    from scaffolder.plan import PortPlan, read_answers
-    from scaffolder.tasks import load_object, task_named
+    from scaffolder.lock import workspace_lock
     from scaffolder.workspace import Workspace
 
     workspace = Workspace.open(Path(args.workspace))
+    with workspace_lock(workspace.root, progress):  # the port's files must not change while they are read
+        return _convert(args, workspace, progress)
+
+
+def _convert(args, workspace, progress) -> int:
+    from scaffolder.plan import PortPlan, read_answers
+    from scaffolder.tasks import load_object, task_named
+
     plan = PortPlan.from_answers({k: v for k, v in read_answers(workspace.root, args.name).items()
                                   if not k.startswith("_")})
     spec = task_named(plan.task)

@@ -115,6 +115,13 @@ class WeightMapping:
             text += f"; INCOMPLETE: {self.problems()}"
         return text
 
+    def reason_notes(self) -> list[str]:
+        """Why HF tensors go unused and TAO tensors are constant-filled, one line per reason."""
+        notes = [f"HF tensors not used ({key}): {reason}" for key, reason in _group_reasons(self.ignored)]
+        notes += [f"TAO tensors with no HF source, constant-filled ({key}): {reason}"
+                  for key, reason in _group_reasons(self.filled)]
+        return notes
+
     def render(self, name: str = "MAPPING") -> str:
         """The mapping as Python source (a list literal of rows) for a generated converter to embed."""
         lines = [

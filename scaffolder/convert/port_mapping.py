@@ -19,7 +19,7 @@ from scaffolder import __version__
 from scaffolder.errors import ScaffoldError
 from scaffolder.tasks import CLASSIFICATION, load_object, task_named
 
-CACHE_VERSION = 3  # 2: keyed by task and task_params; 3: keyed by the derivation code's own content
+CACHE_VERSION = 4  # 2: keyed by task and task_params; 3: keyed by the derivation code's own content; 4: rows only
 
 
 def _code_fingerprint() -> str:
@@ -37,8 +37,7 @@ def _code_fingerprint() -> str:
 class PortMapping:
     rows: list  # [(tao_key, [hf_keys], [[op, arg], ...]), ...] -- JSON/YAML-safe form of WeightMapping.table()
     norm_eps: dict[str, float] = field(default_factory=dict)  # TAO module -> HF eps where they differ
-    notes: list[str] = field(default_factory=list)
-    source: str = ""  # the rendered Python literal (comments + MAPPING = [...])
+    notes: list[str] = field(default_factory=list)  # one line each; the converter shows them as comments
 
 
 def cache_dir() -> Path:
@@ -70,7 +69,10 @@ def derive_for_port(config: dict, family: str, backbone: str, *, timm_name: str 
     key = _cache_key(config, family, task, target, num_classes, task_params)
     cached = cache_dir() / f"{key}.json"
     if use_cache and cached.is_file():
-        return PortMapping(**json.loads(cached.read_text()))
+        try:
+            return PortMapping(**json.loads(cached.read_text()))
+        except (ValueError, TypeError, OSError):
+            pass  # written by another tool version sharing the cache (or torn): derive again, overwrite it
     result = _derive(config, family, task, target, num_classes, task_params)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")
@@ -110,17 +112,9 @@ def _derive(config: dict, family: str, task: str, target: str, num_classes: int,
         notes.append(f"{task} head not converted: {mapping.skipped_head.reason}")
     if norm_eps:
         notes.append(f"{len(norm_eps)} norm layers take HF's eps ({', '.join(sorted({f'{e:g}' for e in norm_eps.values()}))})")
-    rows = [[tao_key, list(hf_keys), [list(op) for op in ops]] for tao_key, hf_keys, ops in mapping.table()]
-    return PortMapping(rows=rows, norm_eps=norm_eps, notes=notes, source=mapping.render("MAPPING"))
-
-
-def as_python(mapping_source: str) -> str:
-    """The rendered mapping, checked to be a plain Python literal assignment."""
-    import ast
-
-    tree = ast.parse(mapping_source)
-    assert all(isinstance(node, ast.Assign) for node in tree.body), "mapping source must be assignments only"
-    return mapping_source
+    notes += mapping.reason_notes()
+    rows = json.loads(json.dumps(mapping.table()))  # tuples -> lists: the plan's YAML-safe form
+    return PortMapping(rows=rows, norm_eps=norm_eps, notes=[" ".join(n.split()) for n in notes])
 
 
 def mapping_for_plan(plan, config: dict, progress=lambda _msg: None) -> PortMapping | None:

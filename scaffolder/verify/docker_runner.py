@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from scaffolder.errors import ScaffoldError
+from scaffolder.signals import terminate_like_sigint
 from scaffolder.verify.lines import line_emitter, split_lines
 from scaffolder.verify.model import CommandResult
 from scaffolder.verify.runner import editable_install_argv
@@ -172,21 +173,32 @@ class DockerSession:
         self.broken: str = ""  # why the session can no longer run commands
         self.cancelled = False  # cancel() removed the container, maybe under a running command
         self._has_timeout_binary = True
+        self._signals: Any = None
 
     # -- context manager ------------------------------------------------------------------------
     def __enter__(self) -> DockerSession:
+        # SIGTERM/SIGHUP (docker stop, CI cancellation, `timeout`) unwind like Ctrl-C, so the container is
+        # removed below; the CLI installs the same handlers, a library caller gets them here.
+        self._signals = terminate_like_sigint(only_if_default=True)
+        self._signals.__enter__()
         try:
             self._start_container()
             if self.setup:
                 self._run_setup()
         except BaseException:
-            self.close()
+            try:
+                self.close()
+            finally:
+                self._signals.__exit__(None, None, None)
             raise
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            self.close()
+            try:
+                self.close()
+            finally:
+                self._signals.__exit__(None, None, None)
         except DockerRunnerError as cleanup_error:
             if exc is None:
                 raise
