@@ -30,8 +30,8 @@ class Progress:
         self.quiet = quiet
 
     def __call__(self, message: str) -> None:
-        if not self.quiet:
-            print(f"[{time.monotonic() - self.start:6.1f}s] {message}", file=sys.stderr, flush=True)
+        if not self.quiet:  # messages carry model paths and names: no raw terminal controls
+            print(f"[{time.monotonic() - self.start:6.1f}s] {printable(message)}", file=sys.stderr, flush=True)
 
 
 def default_name(model: str) -> str:
@@ -79,7 +79,7 @@ def cmd_inspect(args, progress: Progress) -> int:
     facts = _workspace_facts(args.workspace)
     progress(f"inspect: {args.model}")
     info = inspect_model(args.model, revision=args.revision, cache_dir=args.cache_dir, offline=args.offline or None)
-    print("\n".join(info.summary_lines()))
+    print("\n".join(map(printable, info.summary_lines())))
     plan = plan_port(info, args.name or default_name(args.model), task=args.task, num_classes=args.num_classes,
                      weights=not args.no_weights, progress=progress, **facts)
     print(f"  TAO backbone:   {plan.backbone} ({plan.backbone_strategy}: {plan.strategy_reason})")
@@ -92,7 +92,11 @@ def cmd_inspect(args, progress: Progress) -> int:
     for note in plan.mapping_notes:
         print(f"  weights:        {note}")
     if args.out:
-        plan.write(Path(args.out))
+        try:
+            plan.write(Path(args.out))
+        except OSError as exc:
+            raise ScaffoldError(f"cannot write the plan to {args.out}: {exc.strerror or exc}",
+                                "pass an --out path in a writable folder") from exc
         print(f"plan written to {args.out}")
     return 0
 

@@ -77,7 +77,7 @@ def register_generated_backbone(plan: PortPlan, workspace: Workspace, tree: Path
         raise NameError_(f"TAO already registers a backbone named {name!r} (backbone_v2/{taken[name]})",
                          "use strategy reuse for it, or pick another backbone name")
     init_rel = BACKBONE_V2_INIT
-    source = (workspace.root / init_rel).read_text(encoding="utf-8")
+    source = read_workspace_source(workspace, init_rel)
     updated = register_backbone_module(source, name, [name], filename=init_rel)
     (tree / init_rel).parent.mkdir(parents=True, exist_ok=True)
     (tree / init_rel).write_text(updated, encoding="utf-8")
@@ -85,6 +85,16 @@ def register_generated_backbone(plan: PortPlan, workspace: Workspace, tree: Path
     if updated != source:
         edit = f"{init_rel}: from {BACKBONE_V2_PACKAGE}.{name} import {name}; __all__ += {name}"
     return init_rel, edit
+
+
+def read_workspace_source(workspace: Workspace, rel: str) -> str:
+    """A TAO file the port patches, as text; one line when it is missing or not UTF-8."""
+    try:
+        return (workspace.root / rel).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise WorkspaceError(f"cannot read {rel}: {why}", f"restore it: git -C {workspace.root / rel.split('/')[0]} "
+                             f"checkout -- {rel.split('/', 1)[1]}") from exc
 
 
 def patch_registries(plan: PortPlan, workspace: Workspace, tree: Path,
@@ -98,7 +108,7 @@ def patch_registries(plan: PortPlan, workspace: Workspace, tree: Path,
     progress(f"patch: console_scripts in {' and '.join(f'{r}/setup.py' for r in ENTRYPOINT_REPOS)}")
     for repo in ENTRYPOINT_REPOS:
         rel = f"{repo}/setup.py"
-        source = (workspace.root / rel).read_text(encoding="utf-8")
+        source = read_workspace_source(workspace, rel)
         updated = add_console_script(source, plan.name, console_target(repo, plan.name), filename=rel)
         if updated != source:
             edits.append(f"{rel}: console_scripts += {console_entry(repo, plan.name)}")

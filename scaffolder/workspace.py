@@ -57,7 +57,13 @@ def read_console_scripts(setup_py: Path) -> list[str]:
     module-level variable. Returns ``[]`` if the file has no such list; raises ``WorkspaceError``
     if it is not valid Python.
     """
-    return parse_console_scripts(setup_py.read_text(encoding="utf-8"), str(setup_py))
+    try:
+        source = setup_py.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise WorkspaceError(f"cannot read {setup_py}: {why}",
+                             f"restore it: git -C {setup_py.parent} checkout -- {setup_py.name}") from exc
+    return parse_console_scripts(source, str(setup_py))
 
 
 def parse_console_scripts(source: str, filename: str = "setup.py") -> list[str]:

@@ -546,10 +546,15 @@ def test_hf_metadata_reaches_generated_code_only_as_data(tao_workspace: Path, te
     rc, out, err = call_main("-q", "generate", "--model", str(model), "--name", "nasty_port", "--workspace",
                              str(tao_workspace), "--template", str(template_snapshot))
     assert rc == 0, err
+    from omegaconf import OmegaConf
+
+    def as_tao_reads(values):  # the constants are config defaults: `${` is escaped for OmegaConf
+        return OmegaConf.to_container(OmegaConf.create({"v": values}), resolve=True)["v"]
+
     for package in ("nvidia_tao_core", "nvidia_tao_pytorch", "nvidia_tao_deploy"):
         cfg = load_default_config(tao_workspace, package, "nasty_port")
-        assert cfg["CLASS_NAMES"] == NASTY_LABELS
-        assert cfg["class_names"] == NASTY_LABELS
+        assert as_tao_reads(cfg["CLASS_NAMES"]) == NASTY_LABELS
+        assert as_tao_reads(cfg["class_names"]) == NASTY_LABELS
         assert cfg["SOURCE_MODEL"] == str(model)
         assert cfg["num_classes"] == len(NASTY_LABELS)
     answers = yaml.safe_load((tao_workspace / "tao-pytorch/nvidia_tao_pytorch/cv/nasty_port/.tao-scaffold-answers.yml").read_text())

@@ -31,10 +31,10 @@ def vit_port(tmp_path_factory, tao_workspace_template):
 def test_generated_converter_embeds_the_derived_mapping(vit_port):
     workspace, _ = vit_port
     source = (workspace / f"tao-pytorch/nvidia_tao_pytorch/cv/{NAME}/utils/hf_checkpoint_converter.py").read_text()
-    assert "('blocks.0.attn.qkv.weight'," in source and "('concat', 0)" in source  # q/k/v fused
+    assert '("blocks.0.attn.qkv.weight",' in source and '("concat", 0)' in source  # q/k/v fused
     assert "import scaffolder" not in source and "from scaffolder" not in source  # runs without tao-scaffold
     assert 'MAPPED_BACKBONE = "vit_base_patch16"' in source
-    assert '"blocks.0.norm1": 1e-12' in source  # HF's LayerNorm eps recorded for the TAO modules
+    assert '"blocks.0.norm1": 1.0e-12' in source  # HF's LayerNorm eps recorded for the TAO modules
 
 
 def test_hf_parity_stage_passes_at_1e4(vit_port, tmp_path):
