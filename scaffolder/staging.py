@@ -185,20 +185,33 @@ def _roll_back(workspace: Path, folder: Path) -> None:
     journal = _read_journal(folder)
     if journal is None:
         return
+    failed = []
     for entry in reversed(journal["entries"]):
         rel = entry["relpath"]
         target = workspace / rel
-        if entry["backup"]:
-            copy = folder / "backup" / rel
-            if copy.is_file():  # missing: already restored by an earlier, interrupted rollback
-                os.replace(copy, target)
-        elif target.is_file() or target.is_symlink():
-            target.unlink()
+        try:
+            if entry["backup"]:
+                copy = folder / "backup" / rel
+                if not copy.is_file():
+                    continue  # already restored by an earlier, interrupted rollback
+                if not (target.is_file() and target.read_bytes() == copy.read_bytes()):  # else: never replaced
+                    try:
+                        os.replace(copy, target)
+                    except OSError:  # e.g. a mount point: the name cannot be replaced, its content can
+                        shutil.copyfile(copy, target)
+                copy.unlink(missing_ok=True)
+            elif target.is_file() or target.is_symlink():
+                target.unlink()
+        except OSError as exc:
+            failed.append(f"{rel} ({exc.strerror or exc})")
     for rel in reversed(journal["created_dirs"]):
         try:
             (workspace / rel).rmdir()
         except OSError:
             pass  # not empty (someone else's files) or already gone: leave it
+    if failed:  # keep the journal: the next run (or a person, with doctor's help) finishes the job
+        raise WorkspaceError(f"could not restore {', '.join(failed[:3])} after an interrupted write",
+                             f"fix the cause and run tao-scaffold again: it rolls back {folder.name} first")
     (folder / JOURNAL).unlink()
 
 
