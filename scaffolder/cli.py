@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import time
@@ -76,6 +77,9 @@ def cmd_inspect(args, progress: Progress) -> int:
     from scaffolder.hf_inspect import inspect_model
     from scaffolder.planner import plan_port
 
+    if args.out and not os.access(Path(args.out).absolute().parent, os.W_OK):  # before the slow part
+        raise ScaffoldError(f"cannot write the plan to {args.out}: {Path(args.out).absolute().parent} is not a "
+                            "writable folder", "pass an --out path in a writable folder")
     facts = _workspace_facts(args.workspace)
     progress(f"inspect: {args.model}")
     info = inspect_model(args.model, revision=args.revision, cache_dir=args.cache_dir, offline=args.offline or None)

@@ -411,7 +411,8 @@ def test_inspect_out_in_a_missing_folder_is_one_line(tmp_path: Path):
     rc, _, err = call_main("-q", "inspect", str(EXAMPLE), "--no-weights", "--out", str(tmp_path / "no/such/port.yml"))
     assert rc == 2
     assert error_line(err) == (f"tao-scaffold: error: cannot write the plan to {tmp_path / 'no/such/port.yml'}: "
-                               "No such file or directory -- pass an --out path in a writable folder")
+                               f"{tmp_path / 'no/such'} is not a writable folder -- pass an --out path in a "
+                               "writable folder")  # refused before the model is read
 
 
 # -- escaping: OmegaConf, Python, YAML -------------------------------------------------------------------------
