@@ -126,7 +126,7 @@ def test_sigterm_in_the_final_write_rolls_back_at_once(tao_workspace: Path, vit_
     before = snapshot(tao_workspace)
     proc = run_killed(21, "SIGTERM", "-q", "generate", "--plan", str(vit_plan), "--workspace", str(tao_workspace))
     assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
-    assert proc.stderr.strip().splitlines()[-1] == "tao-scaffold: interrupted (SIGTERM)"
+    assert proc.stderr.strip().splitlines()[-1] == "tao-scaffold: terminated (SIGTERM)"
     assert_unchanged(tao_workspace, before)  # no staging folder, no journal, every byte as before
 
 
