@@ -14,6 +14,7 @@ import os
 from _common import load_object  # pylint: disable=import-error
 
 TOP1 = True  # argmax over the logits is the prediction
+NORMALISATION_KEYS = ("dataset.augmentation.mean", "dataset.augmentation.std")
 
 
 def training_overrides(args):

@@ -10,7 +10,8 @@ The task-independent driver. A per-task adapter module (``preprocess_<task>.py``
 to read each side:
 
 * ``training_overrides(args)``: hydra overrides pointing the data module at ``--images`` / ``--root``;
-* ``normalisation(cfg)``: (mean, std) of a composed spec, or (None, None) when the task's spec has none;
+* ``normalisation(cfg)``: (mean, std) of a composed spec, or (None, None) when the task's spec has none
+  (``NORMALISATION_KEYS``: the spec keys they come from, named in the messages);
 * ``train_tensors(cfg, args)``: ``{image path: CHW float array}`` from the port's own data module (eval);
 * ``deploy_tensors(dcfg, args, shape, mean, std)``: the same from the generated deploy loader;
 * ``stock_tensors(args, shape, mean, std)`` (optional): what TAO's stock deploy loader would produce;
@@ -119,6 +120,7 @@ def main():
     args = parse_args()
     adapter = importlib.import_module(args.adapter)
     top1 = getattr(adapter, "TOP1", False)
+    norm_keys = getattr(adapter, "NORMALISATION_KEYS", ("mean", "std"))  # the spec keys, for the messages
     messages = []
     overrides = (read_json(args.train_overrides) if args.train_overrides else []) + adapter.training_overrides(args)
     cfg = compose(args.train_config, args.train_spec, overrides)
@@ -137,7 +139,7 @@ def main():
         dcfg = compose(args.deploy_config, entry["path"], deploy_overrides)
         mean, std = adapter.normalisation(dcfg)
         spec = {"label": entry["label"], "path": entry["path"], "mean": mean, "std": std}
-        for what, value, reference in (("mean", mean, train_mean), ("std", std, train_std)):
+        for what, value, reference in zip(norm_keys, (mean, std), (train_mean, train_std)):
             if not _same(value, reference):
                 messages.append(f"{entry['label']} spec ({entry['path']}): {what} {value} != training {what} "
                                 f"{reference}")
