@@ -24,6 +24,7 @@ from scaffolder.layout import (
 from scaffolder.lock import workspace_lock
 from scaffolder.patches import add_console_script, register_backbone_module
 from scaffolder.plan import PortPlan
+from scaffolder.planner import BACKBONE_V2_STRATEGIES
 from scaffolder.render import format_python, render
 from scaffolder.staging import FileChange, Staging
 from scaffolder.workspace import Workspace
@@ -115,7 +116,7 @@ def patch_registries(plan: PortPlan, workspace: Workspace, tree: Path,
         (tree / rel).parent.mkdir(parents=True, exist_ok=True)
         (tree / rel).write_text(updated, encoding="utf-8")
         patched.add(rel)
-    if plan.backbone_strategy != "reuse":
+    if plan.backbone_strategy in BACKBONE_V2_STRATEGIES:
         progress(f"patch: register backbone {plan.backbone} in {BACKBONE_V2_INIT}")
         rel, edit = register_generated_backbone(plan, workspace, tree)
         edits += [edit] if edit else []

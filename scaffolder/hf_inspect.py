@@ -671,6 +671,9 @@ def _floats(value: Any) -> list[float] | None:
 def _mean_std(
     pre: Mapping[str, Any], family: catalog.Family | None, notes: list[str]
 ) -> tuple[list[float], list[float]]:
+    if pre.get("do_normalize") is False:  # e.g. RTDetrImageProcessor: [0, 1] input, image_mean/std unused
+        notes.append("preprocessor_config.json: do_normalize false -> mean 0 / std 1 (image_mean/std ignored)")
+        return [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
     mean, std = _floats(pre.get("image_mean")), _floats(pre.get("image_std"))
     if mean and std:
         return mean, std

@@ -47,7 +47,7 @@ class PortPlan:
     # architecture decision (from the catalog)
     family: str = ""
     backbone: str = ""
-    backbone_strategy: str = "reuse"  # reuse | timm_subclass | hf_wrapper
+    backbone_strategy: str = "reuse"  # reuse | timm_subclass | hf_wrapper | generated
     strategy_reason: str = ""
     timm_name: str = ""
     num_features: int = 0  # the backbone's pooled feature width (a classifier head's in_channels)

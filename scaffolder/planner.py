@@ -34,6 +34,9 @@ def choose_task(info, task: str | None) -> TaskSpec:
 
 
 def choose_backbone(info, task: TaskSpec) -> tuple[catalog.Family, catalog.Variant]:
+    if info.model_type in catalog.REFUSED_MODEL_TYPES:
+        why, route = catalog.REFUSED_MODEL_TYPES[info.model_type]
+        raise UnsupportedModelError(f"{info.source} ({info.model_type}): {why}", route)
     family = catalog.family_for(info.model_type)
     if family is None:
         raise UnsupportedModelError(
@@ -58,7 +61,10 @@ def choose_backbone(info, task: TaskSpec) -> tuple[catalog.Family, catalog.Varia
     return family, variant
 
 
-STRATEGIES = ("reuse", "timm_subclass", "hf_wrapper")
+STRATEGIES = ("reuse", "timm_subclass", "hf_wrapper", "generated")
+# Strategies whose backbone is generated into backbone_v2/ and registered there ("generated": in the port's own
+# model/backbone.py, registered in its task network's registry on import).
+BACKBONE_V2_STRATEGIES = ("timm_subclass", "hf_wrapper")
 HF_WRAPPER_NOTE = (
     "{backbone} wraps a transformers model: transformers must be installed wherever the backbone is built "
     "(training, evaluation, ONNX export); the ONNX file and TensorRT engine do not need it"
@@ -75,6 +81,9 @@ def strategy_reason(family: catalog.Family, variant: catalog.Variant, info) -> s
     if variant.strategy == "timm_subclass":
         return (f"{missing}; timm has {variant.timm_name} ({geometry}): generate {target}, "
                 f"a subclass of it with TAO's BackboneBase, registered as {variant.backbone}")
+    if variant.strategy == "generated":
+        return (f"{missing}: the port's model/backbone.py defines {variant.backbone} ({geometry}) and registers it "
+                "in TAO's RTDETR_BACKBONE_REGISTRY")
     if variant.strategy == "hf_wrapper":
         arch = ", ".join(info.architectures) or info.model_type
         return (f"{missing}: generate {target}, a BackboneBase that composes the transformers model ({arch}; "
@@ -135,6 +144,8 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
     family, variant = choose_backbone(info, spec)
     count, names = class_labels(info, num_classes)
     std, std_note = image_std(info)
+    rules = catalog.task_rules(family, spec.name)
+    task_params = rules.plan_params(info.config, info.preprocessor or {}) if rules and rules.plan_params else {}
     plan = PortPlan(
         name=name,
         task=spec.name,
@@ -154,6 +165,9 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         std=std,
         num_classes=count,
         class_names=names,
+        task_params=task_params,
+        input_names=list(spec.input_names),
+        output_names=list(spec.output_names),
         export_notes=export_notes(family, variant) + ([std_note] if std_note else []),
         hf_adaptations=list(family.hf_adaptations) if variant.strategy == "reuse" else [],
         config_layout=config_layout,

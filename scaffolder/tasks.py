@@ -37,6 +37,9 @@ class TaskSpec:
     verify_support: str
     # Task-only plan fields (PortPlan.task_params): name -> default.
     params: Mapping[str, Any] = field(default_factory=dict)
+    # ONNX names the TAO network's exporter writes (the deploy side binds to them)
+    input_names: tuple[str, ...] = ("input",)
+    output_names: tuple[str, ...] = ("output",)
 
     @property
     def blueprint(self) -> str:
@@ -74,9 +77,52 @@ CLASSIFICATION = TaskSpec(
     params={},  # the linear head consumes the backbone's pooled features (PortPlan.num_features)
 )
 
-TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (CLASSIFICATION,)}
+DETECTION = TaskSpec(
+    name="detection",
+    summary="object detection on TAO's RT-DETR (HybridEncoder + RTDETRTransformer, criterion, COCO data module)",
+    pipeline_tags=("object-detection",),
+    architecture_suffixes=("ForObjectDetection",),
+    hf_auto_class="AutoModelForObjectDetection",
+    tao_network="rtdetr",
+    tao_model="rtdetr",
+    tao_model_builder="scaffolder.convert.tao_models:build_detector",
+    verify_support="scaffolder.verify.tasks.detection:DetectionTask",
+    # The detector's geometry (defaults: TAO's RT-DETR r50 config); the planner fills them from the HF model.
+    params={
+        "detector": "rtdetr",  # TAO network the port reuses
+        "convert_scope": "model",  # "model": full detector from HF | "backbone": HF backbone, detector fresh
+        "eval_spatial_size": [640, 640],  # [h, w]; TAO precomputes anchors for it, export uses it
+        "num_queries": 300,
+        "num_select": 300,
+        "hidden_dim": 256,
+        "nheads": 8,
+        "enc_layers": 1,
+        "dec_layers": 6,
+        "dim_feedforward": 1024,
+        "expansion": 1.0,
+        "feat_channels": [256, 256, 256],
+        "return_interm_indices": [1, 2, 3],
+        "dn_number": 100,
+        "first_category_id": 0,  # COCO category_id of label 0 (RT-DETR: 0-based contiguous ids)
+    },
+    input_names=("inputs",),  # TAO's rtdetr export.py
+    output_names=("pred_logits", "pred_boxes"),
+)
+
+TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (CLASSIFICATION, DETECTION)}
 # HF pipeline tags of models that have features but no task head: any task can host their backbone.
 BACKBONE_ONLY_PIPELINES = ("feature-extraction", "image-feature-extraction")
+
+
+def hf_auto_class_for(spec: TaskSpec, task_params: Mapping[str, Any] | None, architectures) -> str:
+    """The transformers auto class that rebuilds the HF model a port converts from: the task's own, or -- for a
+    port that converts only a backbone (``task_params.convert_scope: backbone``) -- the checkpoint's classifier
+    or base model."""
+    if (task_params or {}).get("convert_scope") != "backbone":
+        return spec.hf_auto_class
+    if any(str(a).endswith("ForImageClassification") for a in architectures or ()):
+        return "AutoModelForImageClassification"
+    return "AutoModel"
 
 
 def task_names() -> list[str]:

@@ -389,3 +389,38 @@ def populate_hub_cache(
     (storage / "refs").mkdir(exist_ok=True)
     (storage / "refs" / ref).write_text(commit, encoding="utf-8")
     return snapshot
+
+
+# -- detectors -------------------------------------------------------------------------------------------
+RTDETR_PREPROCESSOR = {
+    "do_convert_annotations": True, "do_normalize": False, "do_pad": False, "do_rescale": True, "do_resize": True,
+    "format": "coco_detection", "image_mean": [0.485, 0.456, 0.406], "image_processor_type": "RTDetrImageProcessor",
+    "image_std": [0.229, 0.224, 0.225], "resample": 2, "rescale_factor": 1 / 255,
+}
+_VD_BACKBONES = {18: ("basic", [2, 2, 2, 2], [64, 128, 256, 512]), 34: ("basic", [3, 4, 6, 3], [64, 128, 256, 512]),
+                 50: ("bottleneck", [3, 4, 6, 3], [256, 512, 1024, 2048])}
+
+
+def make_rtdetr_dir(dest: Path, *, depth: int = 18, num_queries: int = 30, decoder_layers: int = 1, size: int = 256,
+                    num_labels: int = 3, v2: bool = False, **overrides: Any) -> Path:
+    """config.json + preprocessor_config.json of an RT-DETR(v2) ResNet-vd detector (reduced geometry, no weights).
+
+    r18/r34-vd use PekingU's r18vd encoder widths (128/256/512 in, expansion 0.5); RT-DETRv2 needs >= 2 decoder
+    layers to build in transformers 5.6 (its tied-heads regex finds nothing to tie with one).
+    """
+    from transformers import RTDetrConfig, RTDetrResNetConfig, RTDetrV2Config
+
+    layer_type, depths, widths = _VD_BACKBONES[depth]
+    backbone = RTDetrResNetConfig(layer_type=layer_type, depths=depths, hidden_sizes=widths,
+                                  out_features=["stage2", "stage3", "stage4"], out_indices=[2, 3, 4])
+    extra = {"encoder_in_channels": widths[1:], "hidden_expansion": 0.5} if depth in (18, 34) else {}
+    config_class = RTDetrV2Config if v2 else RTDetrConfig
+    labels = {i: f"object_{i}" for i in range(num_labels)}
+    config = config_class(backbone_config=backbone, num_queries=num_queries, decoder_layers=decoder_layers,
+                          id2label=labels, label2id={v: k for k, v in labels.items()}, **{**extra, **overrides})
+    config.architectures = ["RTDetrV2ForObjectDetection" if v2 else "RTDetrForObjectDetection"]
+    dest.mkdir(parents=True, exist_ok=True)
+    config.save_pretrained(dest)
+    (dest / "preprocessor_config.json").write_text(
+        json.dumps({**RTDETR_PREPROCESSOR, "size": {"height": size, "width": size}}, indent=2), encoding="utf-8")
+    return dest

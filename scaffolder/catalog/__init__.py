@@ -26,7 +26,7 @@ from scaffolder.catalog._types import (
 )
 
 _FAMILY_MODULES = ("vit", "swin", "convnext", "resnet", "hiera", "segformer", "dinov2", "deit", "efficientnet",
-                   "cvt")
+                   "cvt", "rt_detr", "deformable_detr")
 
 
 def _collect() -> tuple[Family, ...]:
@@ -38,6 +38,8 @@ def _collect() -> tuple[Family, ...]:
 
 
 FAMILIES: tuple[Family, ...] = _collect()
+# HF model types tao-scaffold refuses with a reason and the route that works: model_type -> (why, what to do).
+from scaffolder.catalog.detr import REFUSED as REFUSED_MODEL_TYPES  # noqa: E402
 _BY_MODEL_TYPE: dict[str, Family] = {mt: fam for fam in FAMILIES for mt in fam.model_types}
 _BY_NAME: dict[str, Family] = {fam.name: fam for fam in FAMILIES}
 
@@ -64,5 +66,5 @@ def all_backbones() -> list[str]:
     return [v.backbone for fam in FAMILIES for v in fam.variants if v.strategy == "reuse"]
 
 
-__all__ = ["FAMILIES", "Family", "HALF_MEAN", "HALF_STD", "IMAGENET_MEAN", "IMAGENET_STD", "KeyRule", "KeyRules",
+__all__ = ["FAMILIES", "REFUSED_MODEL_TYPES", "Family", "HALF_MEAN", "HALF_STD", "IMAGENET_MEAN", "IMAGENET_STD", "KeyRule", "KeyRules",
            "TaskRules", "Variant", "all_backbones", "family_for", "family_named", "known_model_types", "task_rules"]

@@ -110,6 +110,9 @@ class TaskRules:
     hf_features: str = "classifier_input"
     include_backbone_rules: bool = True
     notes: str = ""
+    # (HF config.json, preprocessor_config.json) -> the port's task_params (scaffolder.tasks.TaskSpec.params);
+    # raises UnsupportedModelError for a config the TAO network cannot represent. None: the task's defaults.
+    plan_params: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -132,15 +135,27 @@ class Family:
     # HF backbone tensors -> TAO backbone tensors; None: weight conversion not supported yet.
     backbone_rules: KeyRules | None = None
 
+    # config.json key holding the backbone's own config (detectors: "backbone_config"); variants match inside it
+    signature_source: str = ""
+    # HF's defaults for signature keys a config.json may omit (save_pretrained writes only non-defaults)
+    signature_defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def _signature_config(self, config: Mapping[str, Any]) -> Mapping[str, Any]:
+        nested = config.get(self.signature_source) if self.signature_source else config
+        return {**self.signature_defaults, **(nested if isinstance(nested, Mapping) else {})}
+
     def match(self, config: Mapping[str, Any]) -> Variant | None:
+        config = self._signature_config(config)
         for variant in self.variants:
             if all(_normalise(config.get(key)) == _normalise(value) for key, value in variant.signature.items()):
                 return variant
         return None
 
     def describe_config(self, config: Mapping[str, Any]) -> str:
+        config = self._signature_config(config)
         keys = sorted({k for v in self.variants for k in v.signature})
-        return ", ".join(f"{k}={config.get(k)!r}" for k in keys)
+        where = f"{self.signature_source}." if self.signature_source else ""
+        return ", ".join(f"{where}{k}={config.get(k)!r}" for k in keys)
 
     def supports(self, task: str) -> bool:
         return task in self.tasks
@@ -180,3 +195,12 @@ def classifier(*head_rules: KeyRule, tao_head: str = r"head\..*", hf_features: s
 
 
 CLASSIFIER_HEAD = rule(rf"classifier\.{T}", "head.{t}")  # HF `classifier` Linear -> TAO backbone_v2 `head`
+
+
+def detection_backbone(ignore: tuple[tuple[str, str], ...] = ()) -> TaskRules:
+    """A backbone family under TAO's RT-DETR (``RTDETR_BACKBONE_REGISTRY``): only the backbone is converted, for
+    ``model.pretrained_backbone_path`` (keys relative to the backbone); encoder, decoder and heads start fresh."""
+    from scaffolder.catalog.detection_params import backbone_route_params  # pylint: disable=import-outside-toplevel
+
+    return TaskRules(ignore=ignore, hf_features="feature_pyramid", plan_params=backbone_route_params,
+                     notes="backbone weights converted; RT-DETR encoder, decoder and heads are initialised by TAO")

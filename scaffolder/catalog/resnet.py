@@ -1,6 +1,6 @@
 """ResNet (HF ``resnet``) -> TAO backbone_v2 ``resnet_*`` (torchvision naming)."""
 
-from scaffolder.catalog._types import BN, Family, KeyRules, T, classifier, rule, variant
+from scaffolder.catalog._types import BN, Family, KeyRules, T, classifier, detection_backbone, rule, variant
 
 _LAYER = r"encoder\.stages\.(?P<s>\d+)\.layers\.(?P<l>\d+)"
 
@@ -21,7 +21,11 @@ FAMILY = Family(
     name="resnet",
     model_types=("resnet",),
     backbone_rules=BACKBONE_RULES,
-    tasks={"classification": classifier(rule(rf"classifier\.1\.{T}", "fc.{t}"), tao_head=r"fc\..*")},
+    tasks={
+        "classification": classifier(rule(rf"classifier\.1\.{T}", "fc.{t}"), tao_head=r"fc\..*"),
+        # TAO's RT-DETR registry resnet_* has backbone_v2's keys: the classification rules carry over unchanged.
+        "detection": detection_backbone(ignore=((r"classifier\..*", "the ImageNet classifier; RT-DETR's heads are trained fresh"),)),
+    },
     variants=(
         variant("resnet_18", 512, depths=[2, 2, 2, 2], layer_type="basic"),
         variant("resnet_34", 512, depths=[3, 4, 6, 3], layer_type="basic"),

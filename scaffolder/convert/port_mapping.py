@@ -17,7 +17,7 @@ from typing import Any
 
 from scaffolder import __version__
 from scaffolder.errors import ScaffoldError
-from scaffolder.tasks import CLASSIFICATION, load_object, task_named
+from scaffolder.tasks import CLASSIFICATION, hf_auto_class_for, load_object, task_named
 
 CACHE_VERSION = 4  # 2: keyed by task and task_params; 3: keyed by the derivation code's own content; 4: rows only
 
@@ -92,7 +92,7 @@ def _derive(config: dict, family: str, task: str, target: str, num_classes: int,
     spec = task_named(task)
     hf_config = AutoConfig.for_model(**{k: v for k, v in config.items() if k not in ("transformers_version",)})
     with torch.device("meta"):
-        hf = load_object(f"transformers:{spec.hf_auto_class}").from_config(hf_config)
+        hf = load_object(f"transformers:{hf_auto_class_for(spec, task_params, config.get('architectures'))}").from_config(hf_config)
     build_tao = load_object(spec.tao_model_builder)
     try:
         with torch.device("meta"):  # shapes only: no memory, no init cost

@@ -106,7 +106,8 @@ class VerifyContext:
         from scaffolder.verify import specs as S
 
         try:
-            value = S.get(S.load_yaml(self.port.train_spec), self.task.img_size_key, None)
+            value = S.get(S.load_yaml(self.port.train_spec), self.task.img_size_key, None) \
+                if self.task.img_size_key else None
         except S.SpecError:
             value = None
         return int(value or self.port.answers.get("img_size") or 224)

@@ -31,8 +31,10 @@ def compose(config_class, spec_path, overrides=()):
 
     schema = OmegaConf.structured(load_object(config_class)())
     cfg = OmegaConf.merge(schema, OmegaConf.load(spec_path))
-    if overrides:
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([o.lstrip("+") for o in overrides]))
+    for override in overrides or ():
+        # one key at a time, as hydra applies overrides: keys may index lists (sources.0.image_dir)
+        key, _, value = override.lstrip("+").partition("=")
+        OmegaConf.update(cfg, key, OmegaConf.from_dotlist([f"value={value}"]).value, merge=True)
     return cfg
 
 

@@ -10,6 +10,12 @@ bind the originals: the wrappers call TAO's function, then return ``accelerator=
 device. The device count is an ``int`` subclass with ``len() == 1`` because TAO scripts (and generated
 ones) test ``len(trainer_kwargs["devices"]) > 1`` while Lightning's CPU accelerator accepts only ints.
 
+TAO's detectors build ``MultiScaleDeformableAttention``, whose ``__init__`` loads a CUDA ``.so``
+(``deformable_detr/model/ops/modules.py``; the wheel ships a cp312 build linked against CUDA): on a CPU-only
+verification machine that raises. The shim makes ``ops.functions.load_ops`` a no-op *when the library cannot
+load*, before ``modules.py`` imports it by name; TAO's pure-PyTorch ``grid_sample`` path then runs (forward,
+training, CPU ONNX export). Where the library loads (TAO's GPU containers) nothing changes.
+
 Active only when ``TAO_SCAFFOLD_FORCE_CPU=1``; chains to any other ``sitecustomize`` further down the
 path so the environment's own customisation still runs.
 """
@@ -24,6 +30,7 @@ import sys
 
 TARGET = "nvidia_tao_pytorch.core.initialize_experiments"
 WRAPPED = ("initialize_train_experiment", "initialize_evaluation_experiment", "initialize_inference_experiment")
+MSDA_OPS = "nvidia_tao_pytorch.cv.deformable_detr.model.ops.functions"
 
 
 class CpuDevices(int):
@@ -59,8 +66,27 @@ def _wrap(function):
     return wrapper
 
 
+def patch_msda(module) -> None:
+    """``load_ops`` that tolerates a CUDA op library that cannot load (idempotent)."""
+    original = getattr(module, "load_ops", None)
+    if original is None or getattr(original, "tao_scaffold_cpu_shim", False):
+        return
+
+    def load_ops(ops_dir, lib_name):
+        try:
+            return original(ops_dir, lib_name)
+        except OSError:  # no CUDA / other Python: TAO falls back to its grid_sample implementation
+            return None
+
+    load_ops.tao_scaffold_cpu_shim = True
+    module.load_ops = load_ops
+
+
 def patch(module) -> None:
     """Replace the TAO initialize_* functions of ``module`` with CPU-forcing wrappers (idempotent)."""
+    if module.__name__ == MSDA_OPS:
+        patch_msda(module)
+        return
     for name in WRAPPED:
         function = getattr(module, name, None)
         if function is not None and not getattr(function, "tao_scaffold_cpu_shim", False):
@@ -81,7 +107,7 @@ class _PatchingLoader(importlib.abc.Loader):
 
 class _PostImportHook(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path, target=None):
-        if fullname != TARGET:
+        if fullname not in (TARGET, MSDA_OPS):
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
@@ -106,8 +132,8 @@ def _chain_next_sitecustomize() -> None:
 
 if os.environ.get("TAO_SCAFFOLD_FORCE_CPU") == "1":
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-    if TARGET in sys.modules:
-        patch(sys.modules[TARGET])
-    else:
-        sys.meta_path.insert(0, _PostImportHook())
+    for _name in (TARGET, MSDA_OPS):
+        if _name in sys.modules:
+            patch(sys.modules[_name])
+    sys.meta_path.insert(0, _PostImportHook())
 _chain_next_sitecustomize()

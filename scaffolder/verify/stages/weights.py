@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from scaffolder.tasks import task_named
+from scaffolder.tasks import hf_auto_class_for, task_named
 from scaffolder.verify.stages.base import Stage, StageFailed, StageRun, StageSkipped
 
 TOLERANCE = 1e-4
@@ -56,13 +56,13 @@ class HfParityStage(Stage):
         shutil.copyfile(_hf_config(str(answers["model"])), config)
         args = ["--name", ctx.port.name, "--config-class", ctx.task.config_class(ctx.port, "tao-pytorch"),
                 "--hf-config", ctx.target(config), "--hf-features", _hf_features(str(answers.get("family", "")), task),
-                "--auto-class", task_named(task).hf_auto_class,
+                "--auto-class", hf_auto_class_for(task_named(task), answers.get("task_params"),
+                                                  answers.get("architectures")),
                 "--tolerance", f"{TOLERANCE:g}"]
-        result, data = run.probe("hf_parity.py", args, repo="tao-pytorch")
+        result, data = run.probe(ctx.task.hf_parity_probe, args, repo="tao-pytorch")
         if data.get("crashed"):
             raise StageFailed(f"HF parity check crashed: {data.get('error')}", [f"log: {ctx.rel(run.log_path)}"])
-        for key in ("max_abs_features", "max_abs_logits", "logits", "tolerance", "mapped_tensors",
-                    "norm_eps_overrides", "features_shape"):
+        for key in ("tolerance", *ctx.task.hf_parity_metrics):
             if data.get(key) is not None:
                 run.metrics[key] = data[key]
         run.metrics["parity_seconds"] = round(result.seconds, 1)

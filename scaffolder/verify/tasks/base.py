@@ -75,6 +75,11 @@ class TaskSupport:
     # the task-specific metrics it reports (lifted into the stage's metrics)
     preprocess_adapter: str | None = None
     preprocess_metrics: tuple[str, ...] = ()
+    # hf_parity: the probe (probes/<file>) comparing the HF model with the converted TAO model, and the metrics
+    # of its result the stage reports
+    hf_parity_probe = "hf_parity.py"
+    hf_parity_metrics: tuple[str, ...] = ("max_abs_features", "max_abs_logits", "logits", "mapped_tensors",
+                                          "norm_eps_overrides", "features_shape")
 
     # -- data --------------------------------------------------------------------------------------
     def synthetic_dataset(self, port: Port, dest: Path, img_size: int) -> Dataset:

@@ -1,0 +1,175 @@
+"""HF detector vs the port's TAO RT-DETR, through the port's own generated weight converter.
+
+    python hf_parity_detection.py --name NAME --config-class mod:ExperimentConfig --hf-config config.json
+        --auto-class AutoModelForObjectDetection [--hf-features detections|detections_fp64|feature_pyramid]
+        [--seed 0] [--tolerance 1e-4] --out result.json
+
+The HF model is built from its config with a *well-conditioned* random init (unit-variance conv/linear weights,
+BatchNorm/LayerNorm near identity with random statistics): HF's default init makes the encoder collapse, so
+hundreds of encoder scores tie and the top-k query choice -- not the weights -- decides the outputs. It is saved
+with save_pretrained, converted by the port's ``utils/hf_checkpoint_converter.py`` and loaded the way TAO loads it:
+
+* ``detections`` / ``detections_fp64`` (whole detector): the checkpoint (``tao_model`` + ``model.`` keys) goes
+  through TAO's ``load_pretrained_weights`` as ``train.pretrained_model_path`` does, into the port's
+  ``build_model`` at an input < 400 px (TAO precomputes anchors for eval_spatial_size, so both use that size; at
+  640 px RT-DETR's border anchors tie). Compared: ``pred_logits`` / ``pred_boxes`` -- per query index, and with the
+  queries matched one to one (the order of near-tied encoder scores may differ in the last float bit); and the
+  same in fp64. ``detections_fp64`` gates on fp64 (deformable box refinement amplifies fp32 rounding).
+* ``feature_pyramid`` (backbone only): the backbone file goes to ``model.pretrained_backbone_path`` (TAO's own
+  loader); the 3 pyramid levels (strides 8/16/32) are compared with HF's hidden states of stages 2-4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import os
+import tempfile
+
+from _common import load_object, run  # pylint: disable=import-error
+
+PARITY_MAX_SIZE = 384  # < 400 px: no masked border anchor on RT-DETR's stride-8 level
+
+
+def well_conditioned(model, seed):
+    """Unit-variance conv/linear weights, near-identity norms with random BatchNorm statistics."""
+    import torch
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            weight = getattr(module, "weight", None)
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                weight.copy_(torch.randn(weight.shape, generator=gen) / math.sqrt(weight[0].numel()))
+                if module.bias is not None:
+                    module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.02)
+            elif "BatchNorm" in type(module).__name__ or isinstance(module, (nn.LayerNorm, nn.GroupNorm)):
+                if weight is not None:
+                    weight.copy_(1 + 0.1 * torch.randn(weight.shape, generator=gen))
+                    module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=gen))
+                if getattr(module, "running_mean", None) is not None:
+                    module.running_mean.copy_(0.1 * torch.randn(module.running_mean.shape, generator=gen))
+                    module.running_var.copy_(1 + 0.2 * torch.rand(module.running_var.shape, generator=gen))
+            elif isinstance(module, nn.Embedding):
+                weight.copy_(torch.randn(weight.shape, generator=gen))
+
+
+def matched_diff(hf_logits, hf_boxes, tao_logits, tao_boxes):
+    """(max |d logits|, max |d boxes|, reordered queries) with TAO's queries matched one to one to HF's."""
+    import numpy as np
+    from scipy.optimize import linear_sum_assignment
+
+    worst_l = worst_b = 0.0
+    swaps = 0
+    for b in range(hf_logits.shape[0]):
+        cost = (np.abs(hf_boxes[b][:, None] - tao_boxes[b][None]).sum(-1)
+                + np.abs(hf_logits[b][:, None] - tao_logits[b][None]).mean(-1))
+        rows, cols = linear_sum_assignment(cost)
+        swaps += int((rows != cols).sum())
+        worst_l = max(worst_l, float(np.abs(hf_logits[b][rows] - tao_logits[b][cols]).max()))
+        worst_b = max(worst_b, float(np.abs(hf_boxes[b][rows] - tao_boxes[b][cols]).max()))
+    return worst_l, worst_b, swaps
+
+
+def parse_args():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--config-class", required=True)
+    parser.add_argument("--hf-config", required=True)
+    parser.add_argument("--hf-features", default="detections")
+    parser.add_argument("--auto-class", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tolerance", type=float, default=1e-4)
+    parser.add_argument("--out", required=True)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    import torch
+    import transformers
+    from omegaconf import OmegaConf
+
+    converter = importlib.import_module(f"nvidia_tao_pytorch.cv.{args.name}.utils.hf_checkpoint_converter")
+    build = importlib.import_module(f"nvidia_tao_pytorch.cv.{args.name}.model.build")
+    mode = args.hf_features
+    result, messages = {"tolerance": args.tolerance, "scope": "backbone" if mode == "feature_pyramid" else "model"}, []
+
+    hf_config = transformers.AutoConfig.from_pretrained(os.path.dirname(os.path.abspath(args.hf_config)))
+    torch.manual_seed(args.seed)
+    hf = getattr(transformers, args.auto_class).from_config(hf_config).eval()
+    well_conditioned(hf, args.seed)
+    cfg = OmegaConf.structured(load_object(args.config_class)())
+    height, width = (min(int(v), PARITY_MAX_SIZE) // 32 * 32 for v in cfg.dataset.augmentation.eval_spatial_size)
+    cfg.dataset.augmentation.eval_spatial_size = [height, width]
+    result["parity_input"] = [2, 3, height, width]
+    with tempfile.TemporaryDirectory() as tmp:
+        hf.save_pretrained(tmp)
+        state_dict = converter.convert(tmp)
+        result["mapped_tensors"] = len(converter.MAPPING)
+        if mode == "feature_pyramid":
+            path = os.path.join(tmp, "backbone.pth")
+            torch.save(converter.tao_checkpoint(state_dict, converter.TAO_MODEL), path)
+            cfg.model.pretrained_backbone_path = path
+            tao = build.build_model(cfg).eval()
+        else:
+            from nvidia_tao_pytorch.core.utils.ptm_utils import load_pretrained_weights
+            from nvidia_tao_pytorch.cv.rtdetr.model.utils import ptm_adapter, rtdetr_parser
+
+            path = os.path.join(tmp, "model.pth")
+            torch.save(converter.tao_checkpoint(state_dict, converter.TAO_MODEL), path)
+            loaded = load_pretrained_weights(path, parser=rtdetr_parser, ptm_adapter=ptm_adapter)
+            tao = build.build_model(cfg).eval()
+            missing, unexpected = tao.load_state_dict(loaded, strict=False)
+            result["tao_keys_loaded"] = f"{len(loaded) - len(unexpected)}/{len(tao.state_dict())}"
+            if missing or unexpected:
+                messages.append(f"TAO's loader gives {len(missing)} missing / {len(unexpected)} unexpected keys "
+                                f"(e.g. {(list(missing) + list(unexpected))[:3]})")
+
+    x = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(args.seed + 1))
+    if mode == "feature_pyramid":
+        with torch.no_grad():
+            hf_levels = hf(pixel_values=x, output_hidden_states=True).hidden_states[2:5]
+            tao_levels = tao.model.backbone.forward_feature_pyramid(x)
+        shapes_ok = [tuple(a.shape) == tuple(b.shape) for a, b in zip(hf_levels, tao_levels)]
+        if not all(shapes_ok):
+            messages.append(f"pyramid shapes differ: HF {[tuple(a.shape) for a in hf_levels]} vs TAO "
+                            f"{[tuple(b.shape) for b in tao_levels]}")
+        else:
+            result["max_abs_features"] = max((a - b).abs().max().item() for a, b in zip(hf_levels, tao_levels))
+            if result["max_abs_features"] > args.tolerance:
+                messages.append(f"backbone pyramid differs by {result['max_abs_features']:.3g} (> {args.tolerance:g})")
+        result["ok"], result["messages"] = not messages, messages
+        return result
+
+    outputs = {}
+    for dtype in (torch.float32, torch.float64):
+        hf.to(dtype)
+        tao.to(dtype)
+        with torch.no_grad():
+            ref = hf(pixel_values=x.to(dtype))
+            got = tao(x.to(dtype))
+        outputs[dtype] = [t.detach().double().numpy() for t in (ref.logits, ref.pred_boxes, got["pred_logits"],
+                                                                got["pred_boxes"])]
+    import numpy as np
+
+    hl, hb, tl, tb = outputs[torch.float32]
+    result["index_max_abs_logits"] = float(np.abs(hl - tl).max())
+    result["index_max_abs_boxes"] = float(np.abs(hb - tb).max())
+    result["max_abs_logits"], result["max_abs_boxes"], result["query_order_swaps"] = matched_diff(hl, hb, tl, tb)
+    hl, hb, tl, tb = outputs[torch.float64]
+    result["fp64_max_abs_logits"] = float(np.abs(hl - tl).max())
+    result["fp64_max_abs_boxes"] = float(np.abs(hb - tb).max())
+    result["fp64_gate"] = mode == "detections_fp64"
+    keys = ("fp64_max_abs_logits", "fp64_max_abs_boxes") if result["fp64_gate"] else ("max_abs_logits", "max_abs_boxes")
+    for key in keys:
+        if result[key] > args.tolerance:
+            messages.append(f"{key} {result[key]:.3g} > {args.tolerance:g}: the converted weights do not reproduce HF")
+    result["ok"], result["messages"] = not messages, messages
+    return result
+
+
+if __name__ == "__main__":
+    run(main)
