@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cold-process latency of `tao-scaffold generate` on the offline ViT-B example.
+"""Cold-process latency of `tao-scaffold generate` on an offline example (ViT-B; --rtdetr: RT-DETR r50vd).
 
 Each run copies a fresh TAO 7.3.0 workspace (not timed), then times a new ``tao-scaffold generate`` process
 from spawn to exit, and splits that time by the progress lines the CLI prints on stderr (each line is
@@ -16,6 +16,7 @@ stamped with the time it arrived here):
   write     "write:" -> exit        (moves into the workspace, listing, interpreter shutdown)
 
     .venv/bin/python scripts/bench_generate.py -n 5 [--importtime]
+    .venv/bin/python scripts/bench_generate.py -n 5 --rtdetr      # examples/PekingU-rtdetr_r50vd as rtdetr_coco
 
 ``--importtime`` adds one run under ``python -X importtime`` and prints the slowest top-level imports, to
 show where the startup and inspect time goes. CPU time (user+sys of the child) is printed beside wall
@@ -38,6 +39,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLE = PROJECT / "examples" / "google-vit-base-patch16-224"
+RTDETR_EXAMPLE = (PROJECT / "examples" / "PekingU-rtdetr_r50vd", "rtdetr_coco")  # the detection blueprint
 TARGET_S = 3.0
 STEPS = ("startup", "imports", "inspect", "plan", "map", "render", "patch", "format", "write")
 _LINE = re.compile(r"^\[\s*(?P<t>\d+\.\d+)s\] (?P<step>[a-z_]+):")
@@ -124,7 +126,10 @@ def main() -> int:
                         "checkout, to leave out Copier's dirty-checkout draft commit)")
     parser.add_argument("--importtime", action="store_true", help="one more run under python -X importtime")
     parser.add_argument("--top", type=int, default=15, help="imports to list with --importtime")
+    parser.add_argument("--rtdetr", action="store_true", help="the RT-DETR r50vd detection example (sets --model/--name)")
     args = parser.parse_args()
+    if args.rtdetr:
+        args.model, args.name = RTDETR_EXAMPLE
 
     template = ensure_template(args.workspace_template)
     extra = ["--template", str(args.template)] if args.template else []

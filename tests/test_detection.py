@@ -1,0 +1,261 @@
+"""Detection ports on TAO's RT-DETR: routing, refusals, plan defaults, weights, generate/update, verify (no mocks).
+
+Expensive set-ups are shared: ``rtdetr_port`` (one ``generate`` of a reduced RT-DETR r18vd -- 30 queries, one
+decoder layer, 256 px -- into a copy of the cached TAO workspace) and ``rtdetr_verify`` (one full local CPU verify
+of it, a few minutes on 2 cores). Parity of the other detectors runs only the ``hf_parity`` stage.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scaffolder.cli import main
+from tests.model_factory import make_model_dir, make_rtdetr_dir
+
+PROJECT = Path(__file__).resolve().parent.parent
+EXAMPLE = PROJECT / "examples" / "PekingU-rtdetr_r50vd"
+NAME = "rtdetr_tiny"
+REPOS = ("tao-core", "tao-pytorch", "tao-deploy")
+CPU_STAGES = ["static", "consistency", "imports", "l0", "train", "export", "deploy-preprocess", "hf_parity"]
+TRT_STAGES = ["gen_trt_engine", "trt_inference", "trt_evaluate", "trt_parity"]
+
+
+def git(repo: Path, *args: str) -> str:
+    env_args = ["-c", "user.name=test", "-c", "user.email=test@example.com"]
+    return subprocess.run(["git", *env_args, *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def commit_all(workspace: Path, message: str) -> None:
+    for repo in REPOS:
+        git(workspace / repo, "add", "-A")
+        git(workspace / repo, "commit", "-qm", message, "--allow-empty")
+
+
+def clean(workspace: Path) -> bool:
+    return all(git(workspace / repo, "status", "--porcelain") == "" for repo in REPOS)
+
+
+def generate(model: Path, name: str, workspace: Path, *extra: str) -> int:
+    return main(["-q", "generate", "--model", str(model), "--name", name, "--workspace", str(workspace), *extra])
+
+
+def verify(workspace: Path, name: str, report: Path, *stages: str) -> dict:
+    args = ["-q", "verify", "--workspace", str(workspace), "--name", name, "--runner", "local", "--device", "cpu",
+            "--report", str(report)]
+    main(args + (["--stages", ",".join(stages)] if stages else []))
+    return json.loads((report / "report.json").read_text())
+
+
+def stage(report: dict, name: str) -> dict:
+    return next(s for s in report["stages"] if s["name"] == name)
+
+
+def plan_of(model: Path, **kwargs):
+    from scaffolder.hf_inspect import inspect_model
+    from scaffolder.planner import plan_port
+
+    return plan_port(inspect_model(str(model), offline=True, include_weights_schema=False), "det_port",
+                     weights=False, **kwargs)
+
+
+# -- fixtures --------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def rtdetr_port(tao_workspace_template: Path, tmp_path_factory) -> Path:
+    """A workspace with the reduced RT-DETR r18vd port generated and committed (read it; break nothing)."""
+    root = tmp_path_factory.mktemp("detection")
+    ws = root / "ws"
+    shutil.copytree(tao_workspace_template, ws, symlinks=True)
+    assert generate(make_rtdetr_dir(root / "rtdetr-r18vd"), NAME, ws) == 0
+    commit_all(ws, "rtdetr port")
+    return ws
+
+
+@pytest.fixture(scope="session")
+def rtdetr_verify(rtdetr_port: Path) -> dict:
+    """The one TAO-level verify of an RT-DETR port (every stage, local runner, CPU)."""
+    return verify(rtdetr_port, NAME, rtdetr_port.parent / "report")
+
+
+# -- plan: routing and defaults --------------------------------------------------------------------------
+def test_rtdetr_example_plans_a_detection_port_with_the_models_defaults():
+    plan = plan_of(EXAMPLE)
+    p = plan.task_params
+    assert (plan.task, plan.family, plan.backbone, plan.backbone_strategy) == ("detection", "rt_detr", "resnet_50vd",
+                                                                              "generated")
+    assert p["eval_spatial_size"] == [640, 640] and p["num_queries"] == 300 and p["dec_layers"] == 6
+    assert p["first_category_id"] == 0 and p["convert_scope"] == "model"
+    assert plan.mean == [0.0, 0.0, 0.0] and plan.std == [1.0, 1.0, 1.0]  # do_normalize: false
+    assert plan.num_classes == 80 and plan.class_names[0] == "person" and plan.class_names[-1] == "toothbrush"
+    assert plan.input_names == ["inputs"] and plan.output_names == ["pred_logits", "pred_boxes"]
+
+
+def test_reduced_rtdetr_v2_plans_its_geometry(tmp_path):
+    plan = plan_of(make_rtdetr_dir(tmp_path / "v2", v2=True, decoder_layers=2, num_queries=20, size=320))
+    assert plan.backbone == "resnet_18vd"
+    assert plan.task_params["eval_spatial_size"] == [320, 320]
+    assert (plan.task_params["num_queries"], plan.task_params["dec_layers"]) == (20, 2)
+    assert plan.task_params["expansion"] == 0.5 and plan.task_params["feat_channels"] == [256, 256, 256]
+
+
+def _refused(model: Path, workspace: Path, capsys, *extra: str) -> str:
+    before = {repo: git(workspace / repo, "rev-parse", "HEAD") for repo in REPOS}
+    assert generate(model, "refused_port", workspace, *extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("tao-scaffold: error: ")
+    assert clean(workspace) and before == {repo: git(workspace / repo, "rev-parse", "HEAD") for repo in REPOS}
+    return err
+
+
+def _config_dir(dest: Path, config) -> Path:
+    config.save_pretrained(dest)
+    return dest
+
+
+def test_two_stage_deformable_detr_is_refused_and_the_workspace_untouched(tao_workspace, tmp_path, capsys):
+    from transformers import DeformableDetrConfig
+
+    config = DeformableDetrConfig(two_stage=True, with_box_refine=True, use_pretrained_backbone=False)
+    config.architectures = ["DeformableDetrForObjectDetection"]
+    err = _refused(_config_dir(tmp_path / "ddetr2", config), tao_workspace, capsys)
+    assert "two_stage" in err and "no two-stage option" in err
+
+
+def test_detr_is_refused_naming_the_backbone_route(tao_workspace, tmp_path, capsys):
+    from transformers import DetrConfig
+
+    config = DetrConfig(use_pretrained_backbone=False)
+    config.architectures = ["DetrForObjectDetection"]
+    err = _refused(_config_dir(tmp_path / "detr", config), tao_workspace, capsys)
+    assert "no DETR network" in err and "--task detection" in err
+
+
+def test_non_default_rtdetr_v2_decoder_is_refused(tao_workspace, tmp_path, capsys):
+    model = make_rtdetr_dir(tmp_path / "v2-discrete", v2=True, decoder_layers=2, decoder_method="discrete")
+    err = _refused(model, tao_workspace, capsys)
+    assert "decoder_method='discrete'" in err
+
+
+# -- weights ---------------------------------------------------------------------------------------------
+def test_rtdetr_mapping_covers_every_tao_tensor_and_names_the_checkpoint_keys():
+    """The derived table maps the HF *checkpoint* names (encoder.encoder.N, out_proj, fc1: what Hub files hold)
+    onto all of TAO's RTDETRModel keys, with q/k/v packed into in_proj."""
+    from scaffolder.hf_inspect import inspect_model
+    from scaffolder.planner import plan_port
+
+    plan = plan_port(inspect_model(str(EXAMPLE), offline=True, include_weights_schema=False), "rtdetr_coco")
+    assert "model.encoder.encoder.0.layers.0.fc1.weight" in plan.weight_mapping
+    assert "model.encoder.aifi" not in plan.weight_mapping
+    assert plan.weight_mapping.count("in_proj_weight") == 7  # 1 encoder + 6 decoder self-attentions
+    assert "model.backbone.layer1.0.downsample.1.weight" in plan.weight_mapping
+
+
+def test_deformable_detr_single_stage_passes_its_fp64_gate():
+    """HF Deformable DETR (box refine) -> TAO deformable_detr through the catalog rules: the fp64 gate."""
+    import torch
+    from transformers import DeformableDetrConfig, DeformableDetrForObjectDetection
+
+    from scaffolder.catalog import family_named
+    from scaffolder.convert.engine import derive_mapping
+    from scaffolder.convert.port_mapping import checkpoint_schema
+    from scaffolder.convert.runtime import apply_mapping
+    from scaffolder.convert.tao_models import build_detector
+
+    sys.path.insert(0, str(PROJECT / "scaffolder" / "verify" / "probes"))  # probes import their helpers flat
+    from hf_parity_detection import well_conditioned  # pylint: disable=import-error
+
+    config = DeformableDetrConfig(num_labels=5, with_box_refine=True, two_stage=False, use_pretrained_backbone=False,
+                                  num_queries=20, encoder_layers=1, decoder_layers=2)
+    torch.manual_seed(0)
+    hf = DeformableDetrForObjectDetection(config).eval()
+    well_conditioned(hf, 0)
+    tao = build_detector("resnet_50", 5, {"detector": "deformable_detr", "num_queries": 20, "enc_layers": 1,
+                                          "dec_layers": 2}).eval()
+    mapping = derive_mapping(checkpoint_schema(hf), tao.state_dict(), family_named("deformable_detr"), "detection")
+    assert mapping.ok, mapping.problems()
+    tao.load_state_dict(apply_mapping(checkpoint_schema(hf), mapping.table()), strict=True)
+    x = torch.rand(1, 3, 192, 192, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    hf.double(), tao.double()
+    with torch.no_grad():
+        ref = hf(pixel_values=x, pixel_mask=torch.ones(1, 192, 192, dtype=torch.long))
+        got = tao(x)
+    assert (ref.logits - got["pred_logits"]).abs().max().item() <= 1e-4
+    assert (ref.pred_boxes - got["pred_boxes"]).abs().max().item() <= 1e-4
+
+
+# -- generate / update -----------------------------------------------------------------------------------
+def test_second_generate_leaves_all_three_repos_clean(rtdetr_port, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(rtdetr_port, ws, symlinks=True)
+    answers = ws / "tao-pytorch/nvidia_tao_pytorch/cv" / NAME / ".tao-scaffold-answers.yml"
+    model = __import__("yaml").safe_load(answers.read_text())["model"]
+    assert generate(Path(model), NAME, ws, "--allow-dirty") == 0
+    assert clean(ws)
+
+
+@pytest.fixture
+def template(tmp_path: Path) -> Path:
+    """A git clone of this project with the working tree's blueprints committed (update renders by commit)."""
+    clone = tmp_path / "template"
+    subprocess.run(["git", "clone", "-q", str(PROJECT), str(clone)], check=True)
+    (clone / "copier.yml").write_bytes((PROJECT / "copier.yml").read_bytes())
+    subprocess.run(["cp", "-a", f"{PROJECT}/blueprints/.", f"{clone}/blueprints/"], check=True)
+    git(clone, "add", "-A")
+    git(clone, "commit", "-qm", "blueprints as in the working tree", "--allow-empty")
+    return clone
+
+
+def test_update_keeps_a_hand_edit_in_a_detection_port(tao_workspace, template, tmp_path):
+    model = make_rtdetr_dir(tmp_path / "rtdetr-r18vd")
+    assert generate(model, NAME, tao_workspace, "--template", str(template)) == 0
+    commit_all(tao_workspace, "port")
+    build = tao_workspace / "tao-pytorch/nvidia_tao_pytorch/cv" / NAME / "model/build.py"
+    build.write_text(build.read_text().replace("def build_model(", "# hand edit: keep me\ndef build_model(", 1))
+    commit_all(tao_workspace, "hand edit")
+    blueprint = template / "blueprints/detection/tao-pytorch/nvidia_tao_pytorch/cv/{{ name }}/model/build.py.jinja"
+    blueprint.write_text(blueprint.read_text().replace('"""Model builder for {{ name }}:',
+                                                       '"""Model builder (v2) for {{ name }}:'))
+    git(template, "commit", "-qam", "blueprint: build.py")
+    assert main(["-q", "update", "--name", NAME, "--workspace", str(tao_workspace), "--template", str(template)]) == 0
+    text = build.read_text()
+    assert "Model builder (v2) for rtdetr_tiny" in text  # the blueprint change arrived
+    assert "# hand edit: keep me" in text  # the user's edit survived
+
+
+# -- verify ----------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_rtdetr_port_passes_every_cpu_stage_with_trt_skipped(rtdetr_verify):
+    report = rtdetr_verify
+    for name in CPU_STAGES:
+        assert stage(report, name)["status"] == "passed", (name, stage(report, name).get("reason"))
+    for name in TRT_STAGES:
+        assert stage(report, name)["status"] == "skipped" and stage(report, name)["reason"]
+    parity = stage(report, "hf_parity")["metrics"]
+    assert parity["max_abs_logits"] <= 1e-4 and parity["max_abs_boxes"] <= 1e-4
+    assert parity["tao_keys_loaded"].split("/")[0] == parity["tao_keys_loaded"].split("/")[1]
+    assert stage(report, "export")["metrics"]["max_abs_diff"] <= 1e-4
+    assert stage(report, "deploy-preprocess")["metrics"]["max_abs_diff"] <= 1e-4
+
+
+@pytest.mark.slow
+def test_rtdetr_v2_port_passes_hf_parity(tao_workspace, tmp_path):
+    assert generate(make_rtdetr_dir(tmp_path / "v2", v2=True, decoder_layers=2), "rtdetr_v2_tiny", tao_workspace) == 0
+    parity = stage(verify(tao_workspace, "rtdetr_v2_tiny", tmp_path / "report", "hf_parity"), "hf_parity")
+    assert parity["status"] == "passed", parity.get("reason")
+    assert parity["metrics"]["max_abs_logits"] <= 1e-4 and parity["metrics"]["max_abs_boxes"] <= 1e-4
+
+
+@pytest.mark.slow
+def test_resnet50_backbone_under_rtdetr_passes_backbone_parity(tao_workspace, tmp_path):
+    model = make_model_dir(tmp_path / "resnet-50", "resnet", full_size=True, weights=False)
+    assert generate(model, "resnet_rtdetr", tao_workspace, "--task", "detection") == 0
+    answers = (tao_workspace / "tao-pytorch/nvidia_tao_pytorch/cv/resnet_rtdetr/.tao-scaffold-answers.yml").read_text()
+    assert "convert_scope: backbone" in answers and "backbone: resnet_50" in answers
+    parity = stage(verify(tao_workspace, "resnet_rtdetr", tmp_path / "report", "hf_parity"), "hf_parity")
+    assert parity["status"] == "passed", parity.get("reason")
+    assert parity["metrics"]["max_abs_features"] <= 1e-4 and parity["metrics"]["scope"] == "backbone"
