@@ -162,12 +162,12 @@ def test_deformable_detr_single_stage_passes_its_fp64_gate():
 
     from scaffolder.catalog import family_named
     from scaffolder.convert.engine import derive_mapping
-    from scaffolder.convert.port_mapping import checkpoint_schema
+    from scaffolder.convert.hf_keys import checkpoint_view
     from scaffolder.convert.runtime import apply_mapping
     from scaffolder.convert.tao_models import build_detector
 
     sys.path.insert(0, str(PROJECT / "scaffolder" / "verify" / "probes"))  # probes import their helpers flat
-    from hf_parity_detection import well_conditioned  # pylint: disable=import-error
+    from _common import well_conditioned  # pylint: disable=import-error
 
     config = DeformableDetrConfig(num_labels=5, with_box_refine=True, two_stage=False, use_pretrained_backbone=False,
                                   num_queries=20, encoder_layers=1, decoder_layers=2)
@@ -176,9 +176,9 @@ def test_deformable_detr_single_stage_passes_its_fp64_gate():
     well_conditioned(hf, 0)
     tao = build_detector("resnet_50", 5, {"detector": "deformable_detr", "num_queries": 20, "enc_layers": 1,
                                           "dec_layers": 2}).eval()
-    mapping = derive_mapping(checkpoint_schema(hf), tao.state_dict(), family_named("deformable_detr"), "detection")
+    mapping = derive_mapping(checkpoint_view(hf)[0], tao.state_dict(), family_named("deformable_detr"), "detection")
     assert mapping.ok, mapping.problems()
-    tao.load_state_dict(apply_mapping(checkpoint_schema(hf), mapping.table()), strict=True)
+    tao.load_state_dict(apply_mapping(checkpoint_view(hf)[0], mapping.table()), strict=True)
     x = torch.rand(1, 3, 192, 192, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     hf.double(), tao.double()
     with torch.no_grad():

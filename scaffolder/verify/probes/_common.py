@@ -85,6 +85,34 @@ def randomize(model, seed):
                 tensor.copy_(torch.randn(tensor.shape, generator=gen) * 0.02)
 
 
+def well_conditioned(model, seed):
+    """Unit-variance conv/linear weights, near-identity norms with random BatchNorm statistics (detectors).
+
+    ``randomize``'s small weights make a DETR encoder collapse: its scores tie and the top-k query choice, not the
+    weights, decides the outputs. This init keeps activations at unit scale so every tensor matters.
+    """
+    import torch
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            weight = getattr(module, "weight", None)
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                weight.copy_(torch.randn(weight.shape, generator=gen) / math.sqrt(weight[0].numel()))
+                if module.bias is not None:
+                    module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.02)
+            elif "BatchNorm" in type(module).__name__ or isinstance(module, (nn.LayerNorm, nn.GroupNorm)):
+                if weight is not None:
+                    weight.copy_(1 + 0.1 * torch.randn(weight.shape, generator=gen))
+                    module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=gen))
+                if getattr(module, "running_mean", None) is not None:
+                    module.running_mean.copy_(0.1 * torch.randn(module.running_mean.shape, generator=gen))
+                    module.running_var.copy_(1 + 0.2 * torch.rand(module.running_var.shape, generator=gen))
+            elif isinstance(module, nn.Embedding):
+                weight.copy_(torch.randn(weight.shape, generator=gen))
+
+
 def compare(reference, candidate, top1=False):
     """max_abs_diff, mean_abs_diff, cosine (flattened) and, with ``top1``, argmax agreement over the last axis."""
     import numpy as np

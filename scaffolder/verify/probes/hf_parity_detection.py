@@ -23,37 +23,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import math
 import os
 import tempfile
 
-from _common import load_object, run  # pylint: disable=import-error
+from _common import load_object, run, well_conditioned  # pylint: disable=import-error
 
 PARITY_MAX_SIZE = 384  # < 400 px: no masked border anchor on RT-DETR's stride-8 level
-
-
-def well_conditioned(model, seed):
-    """Unit-variance conv/linear weights, near-identity norms with random BatchNorm statistics."""
-    import torch
-    from torch import nn
-
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            weight = getattr(module, "weight", None)
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                weight.copy_(torch.randn(weight.shape, generator=gen) / math.sqrt(weight[0].numel()))
-                if module.bias is not None:
-                    module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.02)
-            elif "BatchNorm" in type(module).__name__ or isinstance(module, (nn.LayerNorm, nn.GroupNorm)):
-                if weight is not None:
-                    weight.copy_(1 + 0.1 * torch.randn(weight.shape, generator=gen))
-                    module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=gen))
-                if getattr(module, "running_mean", None) is not None:
-                    module.running_mean.copy_(0.1 * torch.randn(module.running_mean.shape, generator=gen))
-                    module.running_var.copy_(1 + 0.2 * torch.rand(module.running_var.shape, generator=gen))
-            elif isinstance(module, nn.Embedding):
-                weight.copy_(torch.randn(weight.shape, generator=gen))
 
 
 def matched_diff(hf_logits, hf_boxes, tao_logits, tao_boxes):

@@ -28,6 +28,11 @@ A mapping table is a list of rows ``(tao_key, hf_keys, ops)``:
   ``("permute", dims)``      ``tensor.permute(*dims)``
   ``("squeeze", dim)`` / ``("unsqueeze", dim)``
   ``("fill", (value, shape))``  a constant tensor; only for TAO tensors with no HF counterpart
+  ``("optional", None)``     first step of rows a checkpoint may lack (the task head of a base-model checkpoint,
+                             buffers TAO computes itself): the row is skipped when its sources are absent
+
+HF keys are the checkpoint's own names. A base-model checkpoint (``Dinov2Model``) stores them without the
+task model's prefix (``dinov2.``): a key the table needs is also found with its first component stripped.
 """
 
 import glob
@@ -36,7 +41,15 @@ import os
 
 import torch
 
-OPS = ("copy", "concat", "reshape", "permute", "squeeze", "unsqueeze", "fill")
+OPS = ("copy", "concat", "reshape", "permute", "squeeze", "unsqueeze", "fill", "optional")
+
+
+def _find(hf_state_dict, key):
+    """``key`` in the checkpoint, or the same key without its first component (a base-model checkpoint)."""
+    if key in hf_state_dict:
+        return key
+    stripped = key.split(".", 1)[1] if "." in key else None
+    return stripped if stripped in hf_state_dict else None
 
 
 def apply_mapping(hf_state_dict, table):
@@ -44,17 +57,24 @@ def apply_mapping(hf_state_dict, table):
 
     Raises ``KeyError`` naming every HF key the table needs that ``hf_state_dict`` lacks.
     """
-    needed = []
-    for _, hf_keys, _ in table:
-        needed.extend(k for k in hf_keys if k not in hf_state_dict)
+    needed, rows = [], []
+    for tao_key, hf_keys, ops in table:
+        found = [_find(hf_state_dict, k) for k in hf_keys]
+        if None in found:
+            if ops and ops[0][0] == "optional":
+                continue
+            needed.extend(k for k, f in zip(hf_keys, found) if f is None)
+        rows.append((tao_key, found, ops))
     if needed:
         shown = ", ".join(needed[:10]) + (f" ... (+{len(needed) - 10} more)" if len(needed) > 10 else "")
         raise KeyError(f"HF checkpoint lacks {len(needed)} tensor(s) the mapping needs: {shown}")
     out = {}
-    for tao_key, hf_keys, ops in table:
+    for tao_key, hf_keys, ops in rows:
         sources = [hf_state_dict[k] for k in hf_keys]
         tensor = None
         for op, arg in ops:
+            if op == "optional":
+                continue
             if op == "copy":
                 (tensor,) = sources
             elif op == "concat":
@@ -135,7 +155,8 @@ def tao_checkpoint(state_dict, tao_model):
 
 # HF -> TAO weight mapping (rt_detr), derived by tao-scaffold from the HF checkpoint's and
 # the TAO backbone's state-dict schemas. Row: (tao_key, hf_keys, ops); apply_mapping() runs the
-# ops in order: copy | concat(dim) | reshape(shape) | permute(dims) | squeeze/unsqueeze(dim) | fill.
+# ops in order: copy | concat(dim) | reshape(shape) | permute(dims) | squeeze/unsqueeze(dim) | fill;
+# optional marks rows a checkpoint may lack (task head of a base model, buffers TAO computes).
 # TAO tensors with no HF source, constant-filled (model.backbone.conv1.1.num_batches_tracked,
 #   model.backbone.conv1.4.num_batches_tracked, model.backbone.bn1.num_batches_tracked,
 #   model.backbone.layer1.0.bn1.num_batches_tracked, ... (+51 more)): HF freezes the ResNet-vd
@@ -621,7 +642,7 @@ MAPPING = [
     ('model.decoder.decoder.layers.5.linear2.bias', ('model.decoder.layers.5.fc2.bias',), (('copy', None),)),
     ('model.decoder.decoder.layers.5.norm3.weight', ('model.decoder.layers.5.final_layer_norm.weight',), (('copy', None),)),
     ('model.decoder.decoder.layers.5.norm3.bias', ('model.decoder.layers.5.final_layer_norm.bias',), (('copy', None),)),
-    ('model.decoder.denoising_class_embed.weight', ('model.denoising_class_embed.weight',), (('copy', None),)),
+    ('model.decoder.denoising_class_embed.weight', ('model.denoising_class_embed.weight',), (('optional', None), ('copy', None))),
     ('model.decoder.query_pos_head.layers.0.weight', ('model.decoder.query_pos_head.layers.0.weight',), (('copy', None),)),
     ('model.decoder.query_pos_head.layers.0.bias', ('model.decoder.query_pos_head.layers.0.bias',), (('copy', None),)),
     ('model.decoder.query_pos_head.layers.1.weight', ('model.decoder.query_pos_head.layers.1.weight',), (('copy', None),)),
@@ -630,26 +651,26 @@ MAPPING = [
     ('model.decoder.enc_output.0.bias', ('model.enc_output.0.bias',), (('copy', None),)),
     ('model.decoder.enc_output.1.weight', ('model.enc_output.1.weight',), (('copy', None),)),
     ('model.decoder.enc_output.1.bias', ('model.enc_output.1.bias',), (('copy', None),)),
-    ('model.decoder.enc_score_head.weight', ('model.enc_score_head.weight',), (('copy', None),)),
-    ('model.decoder.enc_score_head.bias', ('model.enc_score_head.bias',), (('copy', None),)),
+    ('model.decoder.enc_score_head.weight', ('model.enc_score_head.weight',), (('optional', None), ('copy', None))),
+    ('model.decoder.enc_score_head.bias', ('model.enc_score_head.bias',), (('optional', None), ('copy', None))),
     ('model.decoder.enc_bbox_head.layers.0.weight', ('model.enc_bbox_head.layers.0.weight',), (('copy', None),)),
     ('model.decoder.enc_bbox_head.layers.0.bias', ('model.enc_bbox_head.layers.0.bias',), (('copy', None),)),
     ('model.decoder.enc_bbox_head.layers.1.weight', ('model.enc_bbox_head.layers.1.weight',), (('copy', None),)),
     ('model.decoder.enc_bbox_head.layers.1.bias', ('model.enc_bbox_head.layers.1.bias',), (('copy', None),)),
     ('model.decoder.enc_bbox_head.layers.2.weight', ('model.enc_bbox_head.layers.2.weight',), (('copy', None),)),
     ('model.decoder.enc_bbox_head.layers.2.bias', ('model.enc_bbox_head.layers.2.bias',), (('copy', None),)),
-    ('model.decoder.dec_score_head.0.weight', ('model.decoder.class_embed.0.weight',), (('copy', None),)),
-    ('model.decoder.dec_score_head.0.bias', ('model.decoder.class_embed.0.bias',), (('copy', None),)),
-    ('model.decoder.dec_score_head.1.weight', ('model.decoder.class_embed.1.weight',), (('copy', None),)),
-    ('model.decoder.dec_score_head.1.bias', ('model.decoder.class_embed.1.bias',), (('copy', None),)),
-    ('model.decoder.dec_score_head.2.weight', ('model.decoder.class_embed.2.weight',), (('copy', None),)),
-    ('model.decoder.dec_score_head.2.bias', ('model.decoder.class_embed.2.bias',), (('copy', None),)),
-    ('model.decoder.dec_score_head.3.weight', ('model.decoder.class_embed.3.weight',), (('copy', None),)),
-    ('model.decoder.dec_score_head.3.bias', ('model.decoder.class_embed.3.bias',), (('copy', None),)),
-    ('model.decoder.dec_score_head.4.weight', ('model.decoder.class_embed.4.weight',), (('copy', None),)),
-    ('model.decoder.dec_score_head.4.bias', ('model.decoder.class_embed.4.bias',), (('copy', None),)),
-    ('model.decoder.dec_score_head.5.weight', ('model.decoder.class_embed.5.weight',), (('copy', None),)),
-    ('model.decoder.dec_score_head.5.bias', ('model.decoder.class_embed.5.bias',), (('copy', None),)),
+    ('model.decoder.dec_score_head.0.weight', ('model.decoder.class_embed.0.weight',), (('optional', None), ('copy', None))),
+    ('model.decoder.dec_score_head.0.bias', ('model.decoder.class_embed.0.bias',), (('optional', None), ('copy', None))),
+    ('model.decoder.dec_score_head.1.weight', ('model.decoder.class_embed.1.weight',), (('optional', None), ('copy', None))),
+    ('model.decoder.dec_score_head.1.bias', ('model.decoder.class_embed.1.bias',), (('optional', None), ('copy', None))),
+    ('model.decoder.dec_score_head.2.weight', ('model.decoder.class_embed.2.weight',), (('optional', None), ('copy', None))),
+    ('model.decoder.dec_score_head.2.bias', ('model.decoder.class_embed.2.bias',), (('optional', None), ('copy', None))),
+    ('model.decoder.dec_score_head.3.weight', ('model.decoder.class_embed.3.weight',), (('optional', None), ('copy', None))),
+    ('model.decoder.dec_score_head.3.bias', ('model.decoder.class_embed.3.bias',), (('optional', None), ('copy', None))),
+    ('model.decoder.dec_score_head.4.weight', ('model.decoder.class_embed.4.weight',), (('optional', None), ('copy', None))),
+    ('model.decoder.dec_score_head.4.bias', ('model.decoder.class_embed.4.bias',), (('optional', None), ('copy', None))),
+    ('model.decoder.dec_score_head.5.weight', ('model.decoder.class_embed.5.weight',), (('optional', None), ('copy', None))),
+    ('model.decoder.dec_score_head.5.bias', ('model.decoder.class_embed.5.bias',), (('optional', None), ('copy', None))),
     ('model.decoder.dec_bbox_head.0.layers.0.weight', ('model.decoder.bbox_embed.0.layers.0.weight',), (('copy', None),)),
     ('model.decoder.dec_bbox_head.0.layers.0.bias', ('model.decoder.bbox_embed.0.layers.0.bias',), (('copy', None),)),
     ('model.decoder.dec_bbox_head.0.layers.1.weight', ('model.decoder.bbox_embed.0.layers.1.weight',), (('copy', None),)),
