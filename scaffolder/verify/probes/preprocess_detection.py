@@ -16,6 +16,8 @@ import tempfile
 from _common import load_object  # pylint: disable=import-error
 
 TOP1 = False  # detections are not an argmax over one axis
+# Where a detector spec keeps its normalisation (DINO / D-DETR; RT-DETR specs have none: [0, 1] input)
+NORMALISATION_KEYS = ("dataset.augmentation.input_mean", "dataset.augmentation.input_std")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 _JSON = {}
 
