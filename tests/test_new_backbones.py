@@ -39,7 +39,8 @@ PORTS = {
     "effnet_b0_cls": ("efficientnet", "tf_efficientnet_b0", 1280, 224),
     "cvt_13_cls": ("cvt_13", "cvt_13_hf", 384, 224),
 }
-GENERATED = [v for fam in catalog.FAMILIES for v in fam.variants if v.strategy != "reuse"]
+# backbones generated into backbone_v2 (detection's "generated" ResNet-vd lives in the port's own model/backbone.py)
+GENERATED = [v for fam in catalog.FAMILIES for v in fam.variants if v.strategy in ("timm_subclass", "hf_wrapper")]
 
 
 # -- model folders ---------------------------------------------------------------------------------------------
