@@ -9,12 +9,16 @@ from scaffolder import catalog
 from scaffolder.errors import ModelSourceError, ScaffoldError, UnsupportedModelError
 from scaffolder.layout import backbone_module_relpath
 from scaffolder.plan import PortPlan
-from scaffolder.tasks import BACKBONE_ONLY_PIPELINES, TASKS, TaskSpec, task_for, task_named
+from scaffolder.tasks import BACKBONE_ONLY_PIPELINES, TASKS, TaskSpec, refusal_for, task_for, task_named
 
 _PLACEHOLDER_LABEL = re.compile(r"^LABEL_\d+$")
 
 
 def choose_task(info, task: str | None) -> TaskSpec:
+    refused = refusal_for(info.architectures)
+    if refused:
+        raise UnsupportedModelError(f"{info.source}: {refused}",
+                                    "port a semantic segmentation (e.g. SegFormer) or classification model instead")
     if task:
         return task_named(task)
     spec = task_for(info.pipeline_tag, info.architectures)
@@ -123,6 +127,27 @@ def class_labels(info, num_classes: int | None) -> tuple[int, list[str]]:
     return count, [str(label) for label in labels]
 
 
+def palette(class_names: list[str]) -> list[dict]:
+    """TAO's dataset.segment.palette for masks that store the class id in each pixel (grayscale id PNGs, the
+    layout of ADE20K/Cityscapes label maps): label_id i has value [i]. RGB-coloured masks: edit ``rgb``."""
+    seen: dict[str, int] = {}
+    entries = []
+    for index, label in enumerate(class_names):
+        name = label if label not in seen else f"{label}_{index}"  # TAO keys classes by name
+        seen[name] = index
+        entries.append({"label_id": index, "rgb": [index], "seg_class": name, "mapping_class": name})
+    return entries
+
+
+def task_params(spec: TaskSpec, family: catalog.Family, config: dict, class_names: list[str]) -> dict:
+    """The task's plan section: what the catalog derives from the HF config, plus the task's own facts."""
+    rules = catalog.task_rules(family, spec.name)
+    params = dict(rules.plan_params(config)) if rules is not None and rules.plan_params is not None else {}
+    if "palette" in spec.params:
+        params["palette"] = palette(class_names)
+    return params
+
+
 def plan_port(info, name: str, *, task: str | None = None, num_classes: int | None = None,
               config_layout: str = "vendored", tao_version: str = "7.3.0", weights: bool = True,
               progress=lambda _msg: None) -> PortPlan:
@@ -138,6 +163,7 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
     plan = PortPlan(
         name=name,
         task=spec.name,
+        task_params=task_params(spec, family, info.config, names),
         model=info.source,
         model_type=info.model_type,
         architectures=list(info.architectures),

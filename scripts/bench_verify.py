@@ -1,10 +1,12 @@
 #!/usr/bin/env python
-"""Benchmark: wall time of a cold ``tao-scaffold verify --runner local --device cpu`` of the ViT-B port.
+"""Benchmark: wall time of a cold ``tao-scaffold verify --runner local --device cpu`` of an example port.
 
-    .venv/bin/python scripts/bench_verify.py [--workspace WS] [--json out.json] [--jobs N] [--keep]
+    .venv/bin/python scripts/bench_verify.py [--example vit|segformer] [--workspace WS] [--json out.json]
+        [--jobs N] [--keep]
 
 Without ``--workspace`` it builds one (``workspace init --from-pypi 7.3.0``, from the wheel cache) in a
-temporary folder and generates ``vit_imagenet100`` from ``examples/google-vit-base-patch16-224``; with
+temporary folder and generates the example's port (``vit_imagenet100`` from
+``examples/google-vit-base-patch16-224``, or ``seg_ade`` from ``examples/nvidia-segformer-b0-finetuned-ade-512-512``); with
 ``--workspace`` the port must already be generated there. "Cold": a new report folder (so the throwaway
 console-script venv is built too) and a fresh ``tao-scaffold`` process. Prints per-stage wall and CPU
 seconds (CPU = user+sys of the stage's child processes; on a shared machine it is the steadier number),
@@ -25,8 +27,10 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
-EXAMPLE = PROJECT / "examples" / "google-vit-base-patch16-224"
-NAME = "vit_imagenet100"
+EXAMPLES = {  # --example -> (model folder, port name)
+    "vit": (PROJECT / "examples" / "google-vit-base-patch16-224", "vit_imagenet100"),
+    "segformer": (PROJECT / "examples" / "nvidia-segformer-b0-finetuned-ade-512-512", "seg_ade"),
+}
 TARGET_S = 180.0
 
 
@@ -35,7 +39,7 @@ def tao_scaffold() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "scaffolder.cli"]
 
 
-def prepare_workspace(root: Path) -> Path:
+def prepare_workspace(root: Path, example: Path, name: str) -> Path:
     ws = root / "ws"
     cached = Path(os.environ.get("TAO_SCAFFOLD_TEST_CACHE", Path.home() / ".cache" / "tao-scaffold")) / "test-workspace-7.3.0"
     t0 = time.monotonic()
@@ -47,14 +51,15 @@ def prepare_workspace(root: Path) -> Path:
         how = "workspace init --from-pypi 7.3.0"
     print(f"workspace: {how} ({time.monotonic() - t0:.1f}s)", file=sys.stderr)
     t0 = time.monotonic()
-    subprocess.run([*tao_scaffold(), "-q", "generate", "--model", str(EXAMPLE), "--name", NAME, "--workspace", str(ws)],
+    subprocess.run([*tao_scaffold(), "-q", "generate", "--model", str(example), "--name", name, "--workspace", str(ws)],
                    check=True, stdout=subprocess.DEVNULL)
-    print(f"generate {NAME}: {time.monotonic() - t0:.1f}s", file=sys.stderr)
+    print(f"generate {name}: {time.monotonic() - t0:.1f}s", file=sys.stderr)
     return ws
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--example", choices=list(EXAMPLES), default="vit", help="which example port to verify")
     parser.add_argument("--workspace", type=Path, help="workspace with the port already generated")
     parser.add_argument("--json", type=Path, help="also write the per-stage numbers here")
     parser.add_argument("--jobs", type=int, default=2)
@@ -63,10 +68,11 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-verify-"))
     try:
-        ws = args.workspace.resolve() if args.workspace else prepare_workspace(tmp)
+        example, name = EXAMPLES[args.example]
+        ws = args.workspace.resolve() if args.workspace else prepare_workspace(tmp, example, name)
         report_dir = tmp / "report"
         load_before = os.getloadavg()
-        cmd = [*tao_scaffold(), "verify", "--workspace", str(ws), "--name", NAME, "--runner", "local",
+        cmd = [*tao_scaffold(), "verify", "--workspace", str(ws), "--name", name, "--runner", "local",
                "--device", "cpu", "--report", str(report_dir), "--jobs", str(args.jobs)]
         print("$ " + " ".join(cmd), file=sys.stderr)
         t0 = time.monotonic()

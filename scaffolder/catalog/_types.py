@@ -80,6 +80,9 @@ class KeyRules:
     ignore: tuple[tuple[str, str], ...] = ()  # (HF key regex, why it has no TAO counterpart)
     fill: tuple[tuple[str, float, str], ...] = ()  # (TAO key regex, constant, why TAO has it and HF not)
     tao_head: str = r"$^"  # TAO task-head keys (skipped when the class count differs); none by default
+    # TAO keys that start from TAO's initialisation when the HF checkpoint has none of them (a decoder a
+    # backbone-only checkpoint lacks); when it has some, every one must be mapped.
+    tao_fresh: str = r"$^"
     concat_dim: int = 0
     # TAO buffers its modules compute at construction (e.g. Swin's relative_position_index): converted when the
     # HF checkpoint has them, left to TAO when it does not (transformers >= 5.23 no longer saves them).
@@ -110,6 +113,9 @@ class TaskRules:
     hf_features: str = "classifier_input"
     include_backbone_rules: bool = True
     notes: str = ""
+    tao_fresh: str = r"$^"  # see KeyRules.tao_fresh
+    # The task's plan section (TaskSpec.params) as far as the HF config decides it: config dict -> values.
+    plan_params: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,7 @@ class Family:
             ignore=spec.ignore + (base.ignore if base else ()),
             fill=spec.fill + (tuple((re.escape(prefix) + p, v, why) for p, v, why in base.fill) if base else ()),
             tao_head=spec.tao_head,
+            tao_fresh=spec.tao_fresh,
             concat_dim=base.concat_dim if base else 0,
             tao_computed=tuple(re.escape(prefix) + p for p in base.tao_computed) if base else (),
             hf_features=spec.hf_features,
@@ -180,3 +187,23 @@ def classifier(*head_rules: KeyRule, tao_head: str = r"head\..*", hf_features: s
 
 
 CLASSIFIER_HEAD = rule(rf"classifier\.{T}", "head.{t}")  # HF `classifier` Linear -> TAO backbone_v2 `head`
+
+
+SEGFORMER_BACKBONE_PREFIX = "backbone."  # TAO SegFormer: self.backbone (backbone_v2) + self.decoder (TAOSegFormerHead)
+SEGFORMER_DECODER = r"decoder\..*"
+
+
+def under_segformer(pyramid_channels: Callable[[Mapping[str, Any]], list[int]], hf_features: str,
+                    ignore: tuple[tuple[str, str], ...] = ()) -> TaskRules:
+    """The segmentation task of a backbone family: its backbone under TAO's SegFormer decoder, which starts
+    fresh (HF classification/backbone checkpoints have no SegFormer decoder). ``pyramid_channels``: the widths
+    of the backbone's 4 feature maps from the HF config; ``hf_features``: which HF hidden states they are
+    (``hidden_states:1,2,3,4`` = the base model's ``hidden_states`` at those indices, NCHW)."""
+    return TaskRules(
+        tao_backbone_prefix=SEGFORMER_BACKBONE_PREFIX,
+        ignore=((r"classifier\..*", "the HF classifier head; the SegFormer decoder starts fresh"), *ignore),
+        tao_fresh=SEGFORMER_DECODER,
+        hf_features=hf_features,
+        plan_params=lambda c: {"pyramid_channels": [int(w) for w in pyramid_channels(c)], "decoder_source": "fresh"},
+        notes="backbone converted; TAO's SegFormer decoder (TAOSegFormerHead) starts fresh",
+    )

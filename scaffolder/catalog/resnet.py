@@ -1,6 +1,6 @@
 """ResNet (HF ``resnet``) -> TAO backbone_v2 ``resnet_*`` (torchvision naming)."""
 
-from scaffolder.catalog._types import BN, Family, KeyRules, T, classifier, rule, variant
+from scaffolder.catalog._types import BN, Family, KeyRules, T, classifier, rule, under_segformer, variant
 
 _LAYER = r"encoder\.stages\.(?P<s>\d+)\.layers\.(?P<l>\d+)"
 
@@ -21,7 +21,11 @@ FAMILY = Family(
     name="resnet",
     model_types=("resnet",),
     backbone_rules=BACKBONE_RULES,
-    tasks={"classification": classifier(rule(rf"classifier\.1\.{T}", "fc.{t}"), tao_head=r"fc\..*")},
+    tasks={
+        "classification": classifier(rule(rf"classifier\.1\.{T}", "fc.{t}"), tao_head=r"fc\..*"),
+        # layer1..layer4 outputs (strides 4..32) = HF hidden_states[1:] (0 is the stem)
+        "segmentation": under_segformer(lambda c: c["hidden_sizes"], "hidden_states:1,2,3,4"),
+    },
     variants=(
         variant("resnet_18", 512, depths=[2, 2, 2, 2], layer_type="basic"),
         variant("resnet_34", 512, depths=[3, 4, 6, 3], layer_type="basic"),

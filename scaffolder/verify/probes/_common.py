@@ -32,8 +32,23 @@ def compose(config_class, spec_path, overrides=()):
     schema = OmegaConf.structured(load_object(config_class)())
     cfg = OmegaConf.merge(schema, OmegaConf.load(spec_path))
     if overrides:
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([o.lstrip("+") for o in overrides]))
+        cfg = OmegaConf.merge(cfg, OmegaConf.create(_parse_overrides(overrides)))
     return cfg
+
+
+def _parse_overrides(overrides):
+    """``key=value`` strings -> nested dict, parsed with hydra's own override grammar (lists of dicts such as
+    ``palette=[{label_id:0,rgb:[0,0,0]}]`` included), or OmegaConf's dotlist where hydra is absent."""
+    from omegaconf import OmegaConf
+
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+    except ImportError:
+        return OmegaConf.to_container(OmegaConf.from_dotlist([o.lstrip("+") for o in overrides]))
+    tree = OmegaConf.create()
+    for override in OverridesParser.create().parse_overrides([o.lstrip("+") for o in overrides]):
+        OmegaConf.update(tree, override.key_or_group, override.value(), merge=True)
+    return OmegaConf.to_container(tree)
 
 
 def read_json(path):

@@ -58,11 +58,11 @@ class HfParityStage(Stage):
                 "--hf-config", ctx.target(config), "--hf-features", _hf_features(str(answers.get("family", "")), task),
                 "--auto-class", task_named(task).hf_auto_class,
                 "--tolerance", f"{TOLERANCE:g}"]
-        result, data = run.probe("hf_parity.py", args, repo="tao-pytorch")
+        result, data = run.probe(ctx.task.hf_parity_probe, args, repo="tao-pytorch")
         if data.get("crashed"):
             raise StageFailed(f"HF parity check crashed: {data.get('error')}", [f"log: {ctx.rel(run.log_path)}"])
         for key in ("max_abs_features", "max_abs_logits", "logits", "tolerance", "mapped_tensors",
-                    "norm_eps_overrides", "features_shape"):
+                    "norm_eps_overrides", "features_shape", "input_shape", "loaded_tensors", "fresh_tensors"):
             if data.get(key) is not None:
                 run.metrics[key] = data[key]
         run.metrics["parity_seconds"] = round(result.seconds, 1)

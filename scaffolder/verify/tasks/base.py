@@ -75,6 +75,10 @@ class TaskSupport:
     # the task-specific metrics it reports (lifted into the stage's metrics)
     preprocess_adapter: str | None = None
     preprocess_metrics: tuple[str, ...] = ()
+    # hf_parity: the probe comparing the HF model with the port's TAO model (what each task compares differs)
+    hf_parity_probe = "hf_parity.py"
+    # Hydra overrides every CPU run of the task's PyTorch commands needs (keys its schema must have)
+    cpu_overrides: tuple[str, ...] = ()
 
     # -- data --------------------------------------------------------------------------------------
     def synthetic_dataset(self, port: Port, dest: Path, img_size: int) -> Dataset:
