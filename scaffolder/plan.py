@@ -22,7 +22,7 @@ from scaffolder import __version__
 from scaffolder.errors import ScaffoldError, WorkspaceError
 from scaffolder.layout import answers_relpath
 from scaffolder.naming import pascal_case, validate_name
-from scaffolder.tasks import TASKS, task_named
+from scaffolder.tasks import TASKS, load_object, task_named
 
 # Plan fields renamed by later tool versions: old name -> new name (answers files of older ports still load).
 _RENAMED = {"head_in_channels": "num_features"}
@@ -89,6 +89,9 @@ class PortPlan:
             self.weight_mapping = _mapping_rows_from_source(self.weight_mapping)
         self.weight_mapping = _plain(self.weight_mapping)
         validate_plan(self)
+        spec = task_named(self.task)
+        if spec.plan_check:  # the task's own facts (e.g. decoder widths vs the backbone)
+            load_object(spec.plan_check)(self)
 
     # -- Copier data ---------------------------------------------------------------------------------
     def answers(self) -> dict[str, Any]:

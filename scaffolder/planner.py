@@ -9,12 +9,16 @@ from scaffolder import catalog
 from scaffolder.errors import ModelSourceError, ScaffoldError, UnsupportedModelError
 from scaffolder.layout import backbone_module_relpath
 from scaffolder.plan import PortPlan
-from scaffolder.tasks import BACKBONE_ONLY_PIPELINES, TASKS, TaskSpec, task_for, task_named
+from scaffolder.tasks import BACKBONE_ONLY_PIPELINES, TASKS, TaskSpec, refusal_for, task_for, task_named
 
 _PLACEHOLDER_LABEL = re.compile(r"^LABEL_\d+$")
 
 
 def choose_task(info, task: str | None) -> TaskSpec:
+    refused = refusal_for(info.architectures)
+    if refused:
+        raise UnsupportedModelError(f"{info.source}: {refused}",
+                                    "port a semantic segmentation (e.g. SegFormer) or classification model instead")
     if task:
         return task_named(task)
     spec = task_for(info.pipeline_tag, info.architectures)
@@ -132,6 +136,29 @@ def class_labels(info, num_classes: int | None) -> tuple[int, list[str]]:
     return count, [str(label) for label in labels]
 
 
+def palette(class_names: list[str]) -> list[dict]:
+    """TAO's dataset.segment.palette for masks that store the class id in each pixel (grayscale id PNGs, the
+    layout of ADE20K/Cityscapes label maps): label_id i has value [i]. RGB-coloured masks: edit ``rgb``."""
+    seen: dict[str, int] = {}
+    entries = []
+    for index, label in enumerate(class_names):
+        name = label if label not in seen else f"{label}_{index}"  # TAO keys classes by name
+        seen[name] = index
+        entries.append({"label_id": index, "rgb": [index], "seg_class": name, "mapping_class": name})
+    return entries
+
+
+def task_params(spec: TaskSpec, family: catalog.Family, info, class_names: list[str]) -> dict:
+    """The task's plan section: what the catalog derives from the HF config and preprocessor, plus the task's
+    own facts."""
+    rules = catalog.task_rules(family, spec.name)
+    params = (dict(rules.plan_params(info.config, info.preprocessor or {}))
+              if rules is not None and rules.plan_params is not None else {})
+    if "palette" in spec.params:
+        params["palette"] = palette(class_names)
+    return params
+
+
 def plan_port(info, name: str, *, task: str | None = None, num_classes: int | None = None,
               config_layout: str = "vendored", tao_version: str = "7.3.0", weights: bool = True,
               progress=lambda _msg: None) -> PortPlan:
@@ -144,11 +171,10 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
     family, variant = choose_backbone(info, spec)
     count, names = class_labels(info, num_classes)
     std, std_note = image_std(info)
-    rules = catalog.task_rules(family, spec.name)
-    task_params = rules.plan_params(info.config, info.preprocessor or {}) if rules and rules.plan_params else {}
     plan = PortPlan(
         name=name,
         task=spec.name,
+        task_params=task_params(spec, family, info, names),
         model=info.source,
         model_type=info.model_type,
         architectures=list(info.architectures),
@@ -165,7 +191,6 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         std=std,
         num_classes=count,
         class_names=names,
-        task_params=task_params,
         input_names=list(spec.input_names),
         output_names=list(spec.output_names),
         export_notes=export_notes(family, variant) + ([std_note] if std_note else []),

@@ -40,6 +40,16 @@ class TaskSpec:
     # ONNX names the TAO network's exporter writes (the deploy side binds to them)
     input_names: tuple[str, ...] = ("input",)
     output_names: tuple[str, ...] = ("output",)
+    # module:function(plan) raising ScaffoldError when a plan's task facts contradict each other or the catalog
+    # (a reviewed port.yml is user input); "" when the task has nothing to check.
+    plan_check: str = ""
+    # Weight mapping of a checkpoint whose architecture is not one of this task's (a backbone ported under the
+    # task's head): True derives it from the checkpoint's own class (its real keys; the task's auto class may not
+    # even cover the model type), False from the task's auto class (classification's parity relies on its head).
+    mapping_from_own_architecture: bool = False
+    # HF architecture suffixes whose models belong to a TAO network no blueprint covers yet: suffix -> the line
+    # that says so (the planner refuses them instead of porting their backbone).
+    refused_architectures: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def blueprint(self) -> str:
@@ -109,7 +119,44 @@ DETECTION = TaskSpec(
     output_names=("pred_logits", "pred_boxes"),
 )
 
-TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (CLASSIFICATION, DETECTION)}
+
+SEGMENTATION = TaskSpec(
+    name="segmentation",
+    summary="semantic segmentation: a backbone_v2 backbone under TAO's SegFormer decoder (segformer trainer)",
+    pipeline_tags=("image-segmentation",),
+    architecture_suffixes=("ForSemanticSegmentation",),
+    hf_auto_class="AutoModelForSemanticSegmentation",
+    tao_network="segformer",
+    # TAO's segformer loads train.pretrained_model_path with its own key matcher (segformer/utils/checkpoint.py),
+    # which calls load_pretrained_weights without a ptm_adapter: a checkpoint carrying `tao_model` would crash
+    # there, so converted segmentation checkpoints are a plain {"state_dict": ...}.
+    tao_model="",
+    tao_model_builder="scaffolder.convert.tao_models:build_segmentation",
+    mapping_from_own_architecture=True,
+    verify_support="scaffolder.verify.tasks.segmentation:SegmentationTask",
+    params={
+        "pyramid_channels": [],  # the backbone's 4 feature-map widths (strides 4/8/16/32) = decode_head.in_channels
+        "feature_strides": [4, 8, 16, 32],
+        "decoder_embed_dim": 256,  # decode_head.decoder_params.embed_dim (HF decoder_hidden_size)
+        "decoder_source": "fresh",  # "converted": the HF checkpoint has the SegFormer decoder; "fresh": TAO init
+        "palette": [],  # [{label_id, rgb, seg_class, mapping_class}], one per class (dataset.segment.palette)
+        "label_transform": "None",  # TAO's non-optional string: "norm" divides masks by 255, "None" does not
+    },
+    plan_check="scaffolder.convert.tao_models:check_segmentation_plan",
+    refused_architectures={
+        "ForUniversalSegmentation": "is an instance/panoptic segmentation model; TAO runs those as its "
+        "mask2former / oneformer networks, which no tao-scaffold blueprint covers yet",
+        "ForInstanceSegmentation": "is an instance segmentation model; TAO runs those as its mask2former / "
+        "oneformer networks, which no tao-scaffold blueprint covers yet",
+        # HF UperNet wraps an AutoBackbone (per-stage output norms, backbone.* keys) that the catalog's backbone
+        # rules do not map yet; its UperNet/auxiliary heads have no TAO counterpart at all.
+        "UperNetForSemanticSegmentation": "is a UperNet model: TAO has no UperNet decoder and tao-scaffold does not "
+        "map UperNet's wrapped backbone yet; port the backbone's own checkpoint (e.g. facebook/convnext-tiny-224) "
+        "with --task segmentation under TAO's SegFormer decoder",
+    },
+)
+
+TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (CLASSIFICATION, DETECTION, SEGMENTATION)}
 # HF pipeline tags of models that have features but no task head: any task can host their backbone.
 BACKBONE_ONLY_PIPELINES = ("feature-extraction", "image-feature-extraction")
 
@@ -145,4 +192,14 @@ def task_for(pipeline_tag: str, architectures: list[str] | tuple[str, ...]) -> T
     for spec in TASKS.values():
         if pipeline_tag in spec.pipeline_tags:
             return spec
+    return None
+
+
+def refusal_for(architectures: list[str] | tuple[str, ...]) -> str | None:
+    """Why no task can port a model of these architectures (e.g. Mask2Former), or None."""
+    for spec in TASKS.values():
+        for arch in architectures:
+            for suffix, why in spec.refused_architectures.items():
+                if arch.endswith(suffix):
+                    return f"{arch} {why}"
     return None

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Cold-process latency of `tao-scaffold generate` on an offline example (ViT-B; --rtdetr: RT-DETR r50vd).
+"""Cold-process latency of `tao-scaffold generate` on the offline examples (ViT-B classifier, SegFormer-b0 ADE20K,
+RT-DETR r50vd).
 
 Each run copies a fresh TAO 7.3.0 workspace (not timed), then times a new ``tao-scaffold generate`` process
 from spawn to exit, and splits that time by the progress lines the CLI prints on stderr (each line is
@@ -15,8 +16,7 @@ stamped with the time it arrived here):
   format    "format:" -> "write:"   (black over the rendered Python)
   write     "write:" -> exit        (moves into the workspace, listing, interpreter shutdown)
 
-    .venv/bin/python scripts/bench_generate.py -n 5 [--importtime]
-    .venv/bin/python scripts/bench_generate.py -n 5 --rtdetr      # examples/PekingU-rtdetr_r50vd as rtdetr_coco
+    .venv/bin/python scripts/bench_generate.py -n 5 [--example vit|segformer|rtdetr|all] [--importtime]
 
 ``--importtime`` adds one run under ``python -X importtime`` and prints the slowest top-level imports, to
 show where the startup and inspect time goes. CPU time (user+sys of the child) is printed beside wall
@@ -39,7 +39,12 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLE = PROJECT / "examples" / "google-vit-base-patch16-224"
-RTDETR_EXAMPLE = (PROJECT / "examples" / "PekingU-rtdetr_r50vd", "rtdetr_coco")  # the detection blueprint
+# --example name -> (model folder, port name)
+EXAMPLES = {
+    "vit": (EXAMPLE, "vit_imagenet100"),
+    "segformer": (PROJECT / "examples" / "nvidia-segformer-b0-finetuned-ade-512-512", "seg_ade"),
+    "rtdetr": (PROJECT / "examples" / "PekingU-rtdetr_r50vd", "rtdetr_coco"),
+}
 TARGET_S = 3.0
 STEPS = ("startup", "imports", "inspect", "plan", "map", "render", "patch", "format", "write")
 _LINE = re.compile(r"^\[\s*(?P<t>\d+\.\d+)s\] (?P<step>[a-z_]+):")
@@ -120,33 +125,45 @@ def main() -> int:
     parser.add_argument("--workspace-template", type=Path, default=default_workspace_template(),
                         help="TAO 7.3.0 workspace copied for each run (default: the test suite's cached one; "
                              "built with `workspace init --from-pypi 7.3.0` when missing)")
-    parser.add_argument("--model", type=Path, default=EXAMPLE)
-    parser.add_argument("--name", default="vit_imagenet100")
+    parser.add_argument("--example", choices=[*EXAMPLES, "all"], default="all", help="which example(s) to time")
+    parser.add_argument("--model", type=Path, help="time this model folder instead of the examples")
+    parser.add_argument("--name", default="bench_port", help="port name with --model")
     parser.add_argument("--template", type=Path, help="pass --template to generate (e.g. a clean clone of this "
                         "checkout, to leave out Copier's dirty-checkout draft commit)")
     parser.add_argument("--importtime", action="store_true", help="one more run under python -X importtime")
     parser.add_argument("--top", type=int, default=15, help="imports to list with --importtime")
-    parser.add_argument("--rtdetr", action="store_true", help="the RT-DETR r50vd detection example (sets --model/--name)")
+    parser.add_argument("--rtdetr", action="store_true", help="same as --example rtdetr")
     args = parser.parse_args()
     if args.rtdetr:
-        args.model, args.name = RTDETR_EXAMPLE
+        args.example = "rtdetr"
 
     template = ensure_template(args.workspace_template)
     extra = ["--template", str(args.template)] if args.template else []
+    if args.model:
+        targets = [(args.model, args.name)]
+    else:
+        targets = list(EXAMPLES.values()) if args.example == "all" else [EXAMPLES[args.example]]
+    for model, name in targets:
+        bench(template, model, name, extra, args)
+    return 0
+
+
+def bench(template: Path, model: Path, name: str, extra: list[str], args) -> None:
+    """Time ``args.runs`` cold generates of ``model`` as port ``name`` and print the table."""
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-generate-") as scratch:
         for i in range(args.runs):
-            run = one_run(template, args.model, args.name, Path(scratch), extra)
+            run = one_run(template, model, name, Path(scratch), extra)
             runs.append(run)
             print(f"run {i + 1}/{args.runs}: {run['wall']:.2f} s wall, {run['cpu']:.2f} s CPU", file=sys.stderr)
         imports = None
         if args.importtime:
-            imports = one_run(template, args.model, args.name, Path(scratch), extra,
+            imports = one_run(template, model, name, Path(scratch), extra,
                               command=[sys.executable, "-X", "importtime", "-m", "scaffolder.cli"])
 
     walls = [r["wall"] for r in runs]
     cpus = [r["cpu"] for r in runs]
-    print(f"tao-scaffold generate --model {args.model.name} --name {args.name}: {len(runs)} cold runs, "
+    print(f"tao-scaffold generate --model {model.name} --name {name}: {len(runs)} cold runs, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
     print(f"{'':10}{'min':>9}{'median':>9}")
     print(f"{'wall':10}{min(walls):9.2f}{statistics.median(walls):9.2f}  s")
@@ -162,7 +179,6 @@ def main() -> int:
         print(f"slowest top-level imports (-X importtime run: {imports['wall']:.2f} s wall, cumulative):")
         for seconds, module in top_imports(imports["importtime"], args.top):
             print(f"  {seconds:7.2f} s  {module}")
-    return 0
 
 
 if __name__ == "__main__":

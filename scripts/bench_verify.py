@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 """Benchmark: wall time of a cold ``tao-scaffold verify --runner local --device cpu`` of an example port.
 
-    .venv/bin/python scripts/bench_verify.py [--port vit|rtdetr] [--workspace WS] [--json out.json] [--jobs N] [--keep]
+    .venv/bin/python scripts/bench_verify.py [--port vit|rtdetr|segformer] [--workspace WS] [--json out.json] [--jobs N] [--keep]
 
 ``--port vit`` (default): the ViT-B classification port, target 3 min. ``--port rtdetr``: the RT-DETR r50vd
 detection port (``examples/PekingU-rtdetr_r50vd`` as ``rtdetr_coco``), target 4 min.
+``--port segformer``: the SegFormer-b0 ADE20K port, target 3 min.
 
 Without ``--workspace`` it builds one (``workspace init --from-pypi 7.3.0``, from the wheel cache) in a
-temporary folder and generates ``vit_imagenet100`` from ``examples/google-vit-base-patch16-224``; with
+temporary folder and generates the example's port (``vit_imagenet100`` from
+``examples/google-vit-base-patch16-224``, or ``seg_ade`` from ``examples/nvidia-segformer-b0-finetuned-ade-512-512``); with
 ``--workspace`` the port must already be generated there. "Cold": a new report folder (so the throwaway
 console-script venv is built too) and a fresh ``tao-scaffold`` process. Prints per-stage wall and CPU
 seconds (CPU = user+sys of the stage's child processes; on a shared machine it is the steadier number),
@@ -32,6 +34,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 PORTS = {
     "vit": (PROJECT / "examples" / "google-vit-base-patch16-224", "vit_imagenet100", 180.0),
     "rtdetr": (PROJECT / "examples" / "PekingU-rtdetr_r50vd", "rtdetr_coco", 240.0),
+    "segformer": (PROJECT / "examples" / "nvidia-segformer-b0-finetuned-ade-512-512", "seg_ade", 180.0),
 }
 
 

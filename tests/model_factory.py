@@ -214,6 +214,32 @@ KINDS: dict[str, Kind] = {
         full=dict(hidden_sizes=[32, 64, 160, 256], depths=[2, 2, 2, 2], reshape_last_stage=False),
         preprocessor=_SEGFORMER_PRE,
     ),
+    # nvidia/segformer-b2-finetuned-cityscapes-1024-1024 (b2 widths, decoder_hidden_size 768); tiny = reduced b0
+    "segformer_semantic": Kind(
+        "SegformerConfig",
+        "SegformerForSemanticSegmentation",
+        "nvidia/segformer-b2-finetuned-cityscapes-1024-1024",
+        tiny=dict(hidden_sizes=[8, 16, 40, 64], num_attention_heads=[1, 2, 5, 8], depths=[1, 1, 1, 1],
+                  decoder_hidden_size=32),
+        full=dict(hidden_sizes=[64, 128, 320, 512], depths=[3, 4, 6, 3], decoder_hidden_size=768),
+        preprocessor={**_SEGFORMER_PRE, "size": 1024},
+    ),
+    "mask2former": Kind(
+        "Mask2FormerConfig",
+        "Mask2FormerForUniversalSegmentation",
+        "facebook/mask2former-swin-tiny-coco-panoptic",
+        tiny={},
+        preprocessor=None,
+        classifier=False,
+    ),
+    "upernet": Kind(
+        "UperNetConfig",
+        "UperNetForSemanticSegmentation",
+        "openmmlab/upernet-convnext-tiny",
+        tiny={},
+        preprocessor=None,
+        classifier=False,
+    ),
     "dinov2": Kind(
         "Dinov2Config",
         "Dinov2Model",

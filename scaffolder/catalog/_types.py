@@ -80,6 +80,9 @@ class KeyRules:
     ignore: tuple[tuple[str, str], ...] = ()  # (HF key regex, why it has no TAO counterpart)
     fill: tuple[tuple[str, float, str], ...] = ()  # (TAO key regex, constant, why TAO has it and HF not)
     tao_head: str = r"$^"  # TAO task-head keys (skipped when the class count differs); none by default
+    # TAO keys that start from TAO's initialisation when the HF checkpoint has none of them (a decoder a
+    # backbone-only checkpoint lacks); when it has some, every one must be mapped.
+    tao_fresh: str = r"$^"
     concat_dim: int = 0
     # TAO buffers its modules compute at construction (e.g. Swin's relative_position_index): converted when the
     # HF checkpoint has them, left to TAO when it does not (transformers >= 5.23 no longer saves them).
@@ -110,6 +113,7 @@ class TaskRules:
     hf_features: str = "classifier_input"
     include_backbone_rules: bool = True
     notes: str = ""
+    tao_fresh: str = r"$^"  # see KeyRules.tao_fresh
     # (HF config.json, preprocessor_config.json) -> the port's task_params (scaffolder.tasks.TaskSpec.params);
     # raises UnsupportedModelError for a config the TAO network cannot represent. None: the task's defaults.
     plan_params: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]] | None = None
@@ -173,6 +177,7 @@ class Family:
             ignore=spec.ignore + (base.ignore if base else ()),
             fill=spec.fill + (tuple((re.escape(prefix) + p, v, why) for p, v, why in base.fill) if base else ()),
             tao_head=spec.tao_head,
+            tao_fresh=spec.tao_fresh,
             concat_dim=base.concat_dim if base else 0,
             tao_computed=tuple(re.escape(prefix) + p for p in base.tao_computed) if base else (),
             hf_features=spec.hf_features,
@@ -204,3 +209,23 @@ def detection_backbone(ignore: tuple[tuple[str, str], ...] = ()) -> TaskRules:
 
     return TaskRules(ignore=ignore, hf_features="feature_pyramid", plan_params=backbone_route_params,
                      notes="backbone weights converted; RT-DETR encoder, decoder and heads are initialised by TAO")
+
+
+SEGFORMER_BACKBONE_PREFIX = "backbone."  # TAO SegFormer: self.backbone (backbone_v2) + self.decoder (TAOSegFormerHead)
+SEGFORMER_DECODER = r"decoder\..*"
+
+
+def under_segformer(pyramid_channels: Callable[[Mapping[str, Any]], list[int]], hf_features: str,
+                    ignore: tuple[tuple[str, str], ...] = ()) -> TaskRules:
+    """The segmentation task of a backbone family: its backbone under TAO's SegFormer decoder, which starts
+    fresh (HF classification/backbone checkpoints have no SegFormer decoder). ``pyramid_channels``: the widths
+    of the backbone's 4 feature maps from the HF config; ``hf_features``: which HF hidden states they are
+    (``hidden_states:1,2,3,4`` = the base model's ``hidden_states`` at those indices, NCHW)."""
+    return TaskRules(
+        tao_backbone_prefix=SEGFORMER_BACKBONE_PREFIX,
+        ignore=((r"classifier\..*", "the HF classifier head; the SegFormer decoder starts fresh"), *ignore),
+        tao_fresh=SEGFORMER_DECODER,
+        hf_features=hf_features,
+        plan_params=lambda c, _pre=None: {"pyramid_channels": [int(w) for w in pyramid_channels(c)], "decoder_source": "fresh"},
+        notes="backbone converted; TAO's SegFormer decoder (TAOSegFormerHead) starts fresh",
+    )

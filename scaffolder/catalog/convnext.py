@@ -1,6 +1,6 @@
 """ConvNeXt v1 and v2 (HF ``convnext``, ``convnextv2``) -> TAO backbone_v2 ``convnext_*`` / ``convnextv2_*``."""
 
-from scaffolder.catalog._types import CLASSIFIER_HEAD, Family, KeyRules, T, classifier, rule, variant
+from scaffolder.catalog._types import CLASSIFIER_HEAD, Family, KeyRules, T, classifier, rule, under_segformer, variant
 
 _LAYER = r"encoder\.stages\.(?P<s>\d+)\.layers\.(?P<l>\d+)"
 
@@ -19,7 +19,11 @@ BACKBONE_RULES = KeyRules(  # v2: GRN instead of layer scale
     ),
     tao_kwargs=(("dims", lambda c: list(c["hidden_sizes"])), ("depths", lambda c: list(c["depths"]))),
 )
-TASKS = {"classification": classifier(CLASSIFIER_HEAD)}
+TASKS = {
+    "classification": classifier(CLASSIFIER_HEAD),
+    # backbone_v2 ConvNeXt's forward_feature_pyramid: the 4 stage outputs = HF hidden_states[1:] (0 is the stem)
+    "segmentation": under_segformer(lambda c: c["hidden_sizes"], "hidden_states:1,2,3,4"),
+}
 
 FAMILIES = (
     Family(

@@ -37,7 +37,7 @@ FAMILY = Family(
             rule(rf"pooler\.layernorm\.{T}", "head.norm.{t}"),
             rule(rf"classifier\.{T}", "head.fc.{t}"),
             tao_head=r"head\.fc\..*",
-        )
+        ),
     },
     variants=(
         variant("hiera_tiny_224", 768, embed_dim=96, depths=[1, 2, 7, 2]),

@@ -1,6 +1,6 @@
 """ResNet (HF ``resnet``) -> TAO backbone_v2 ``resnet_*`` (torchvision naming)."""
 
-from scaffolder.catalog._types import BN, Family, KeyRules, T, classifier, detection_backbone, rule, variant
+from scaffolder.catalog._types import BN, Family, KeyRules, T, classifier, detection_backbone, rule, under_segformer, variant
 
 _LAYER = r"encoder\.stages\.(?P<s>\d+)\.layers\.(?P<l>\d+)"
 
@@ -25,6 +25,8 @@ FAMILY = Family(
         "classification": classifier(rule(rf"classifier\.1\.{T}", "fc.{t}"), tao_head=r"fc\..*"),
         # TAO's RT-DETR registry resnet_* has backbone_v2's keys: the classification rules carry over unchanged.
         "detection": detection_backbone(ignore=((r"classifier\..*", "the ImageNet classifier; RT-DETR's heads are trained fresh"),)),
+        # layer1..layer4 outputs (strides 4..32) = HF hidden_states[1:] (0 is the stem)
+        "segmentation": under_segformer(lambda c: c["hidden_sizes"], "hidden_states:1,2,3,4"),
     },
     variants=(
         variant("resnet_18", 512, depths=[2, 2, 2, 2], layer_type="basic"),

@@ -4,7 +4,19 @@ Classification ports keep the encoder and a linear head (HF ``SegformerForImageC
 segmentation task adds SegFormer's all-MLP decoder under TAO's segformer network.
 """
 
-from scaffolder.catalog._types import CLASSIFIER_HEAD, Family, KeyRules, T, classifier, rule, variant
+from scaffolder.catalog._types import (
+    BN,
+    CLASSIFIER_HEAD,
+    SEGFORMER_BACKBONE_PREFIX,
+    SEGFORMER_DECODER,
+    Family,
+    KeyRules,
+    T,
+    TaskRules,
+    classifier,
+    rule,
+    variant,
+)
 
 _BLOCK = r"encoder\.block\.(?P<s>\d+)\.(?P<l>\d+)"
 
@@ -35,6 +47,38 @@ MIT_BACKBONE_RULES = KeyRules(
     ),
 )
 
+
+
+def _plan_params(config, _preprocessor=None):
+    """HF SegFormer's decoder geometry; its decoder is converted only when the checkpoint has one."""
+    has_decoder = any(str(a).endswith("ForSemanticSegmentation") for a in config.get("architectures") or ())
+    return {
+        "pyramid_channels": [int(w) for w in config["hidden_sizes"]],
+        "decoder_embed_dim": int(config.get("decoder_hidden_size", 256)),
+        "decoder_source": "converted" if has_decoder else "fresh",
+    }
+
+
+# HF SegformerDecodeHead -> TAO TAOSegFormerHead. Both concatenate [c4, c3, c2, c1] before linear_fuse
+# (segformer_head.py:114); TAO's fuse conv has a bias HF's lacks, so it is zero (the BatchNorm follows it).
+SEGMENTATION = TaskRules(
+    tao_backbone_prefix=SEGFORMER_BACKBONE_PREFIX,
+    rules=(
+        rule(rf"decode_head\.linear_c\.(?P<i>\d+)\.proj\.{T}", "decoder.linear_c{i+1}.proj.{t}"),
+        rule(r"decode_head\.linear_fuse\.weight", "decoder.linear_fuse.0.weight"),
+        rule(rf"decode_head\.batch_norm\.{BN}", "decoder.linear_fuse.1.{t}"),
+        rule(rf"decode_head\.classifier\.{T}", "decoder.linear_pred.{t}"),
+    ),
+    fill=((r"decoder\.linear_fuse\.0\.bias", 0.0,
+           "TAO's linear_fuse conv has a bias, HF's has none (bias=False); zero reproduces HF"),),
+    ignore=((r"classifier\..*", "SegformerForImageClassification's ImageNet head; the SegFormer decoder starts fresh"),),
+    tao_head=r"decoder\.linear_pred\..*",
+    tao_fresh=SEGFORMER_DECODER,
+    hf_features="hidden_states:0,1,2,3",
+    plan_params=_plan_params,
+    notes="MiT encoder and the all-MLP decoder map one to one onto TAO's segformer (mit_b*, TAOSegFormerHead)",
+)
+
 FAMILY = Family(
     name="segformer",
     model_types=("segformer",),
@@ -45,6 +89,7 @@ FAMILY = Family(
             ignore=((r"decode_head\..*",
                      "SegFormer's all-MLP segmentation decoder; the classification port keeps the MiT encoder"),),
         ),
+        "segmentation": SEGMENTATION,
     },
     notes="MiT encoder of SegFormer; classification ports use the encoder only",
     variants=(

@@ -52,7 +52,9 @@ FAMILY = Family(
             ("mlp_ratio", lambda c: c["mlp_ratio"]),
         ),
     ),
-    tasks={"classification": classifier(CLASSIFIER_HEAD)},
+    tasks={
+        "classification": classifier(CLASSIFIER_HEAD),
+    },
     export_notes=(EXPORT_NOTE,),
     # TAO's factories build post_norm=False and shift windows even where the map equals the window.
     hf_adaptations=("swin_final_norm", "swin_no_shift_at_window"),

@@ -60,6 +60,8 @@ class WeightMapping:
     # HF checkpoint key -> the installed transformers' in-memory key, where they differ (transformers >= 5.9
     # renames modules in memory; checkpoints keep the old names). Diagnostics map back to HF modules with it.
     hf_in_memory: dict[str, str] = field(default_factory=dict)
+    # TAO keys of a group the HF checkpoint has no part of (KeyRules.tao_fresh): they keep TAO's initialisation
+    fresh: list[str] = field(default_factory=list)
 
     def hf_module(self, hf_key: str) -> str:
         """The HF module (in-memory name) that holds checkpoint tensor ``hf_key``."""
@@ -105,6 +107,8 @@ class WeightMapping:
     def summary(self) -> str:
         ops = ", ".join(f"{n} {op}" for op, n in sorted(self.op_counts().items()))
         text = f"{self.family}: {len(self.entries)} TAO tensors ({ops})"
+        if self.fresh:
+            text += f"; {len(self.fresh)} TAO tensors start fresh (no HF counterpart)"
         if self.filled:
             text += f"; {len(self.filled)} constant-filled"
         if self.ignored:
@@ -134,6 +138,9 @@ class WeightMapping:
             lines.append(f"# Classifier head not converted: {self.skipped_head.reason}")
         for key, reason in _group_reasons(self.ignored):
             lines.append(f"# HF tensors not used ({key}): {reason}")
+        if self.fresh:
+            lines.append(f"# TAO tensors the HF checkpoint has no counterpart for, kept at TAO's initialisation: "
+                         f"{_truncate(self.fresh, 4)}")
         for key, reason in _group_reasons(self.filled):
             lines.append(f"# TAO tensors with no HF source, constant-filled ({key}): {reason}")
         lines = [wrapped for line in lines for wrapped in _wrap_comment(line)]
@@ -212,6 +219,7 @@ def derive_mapping(
     result = WeightMapping(family=name, entries=[])
     matched = _rename(hf, rules, result)
     sources, concat_width, head_hf_keys = _group(matched, rules, tao, head_re, result)
+    result.fresh = _fresh_group(tao, rules, sources)
     head_problems = _verify(hf, tao, rules, head_re, sources, concat_width, result)
     _settle_head(hf, tao, head_re, head_hf_keys, head_problems, result)
     return result
@@ -266,11 +274,22 @@ def _group(matched, rules: KeyRules, tao: dict[str, Shape], head_re, result: Wei
     return sources, concat_width, head_hf_keys
 
 
+def _fresh_group(tao: dict[str, Shape], rules: KeyRules, sources) -> list[str]:
+    """The ``tao_fresh`` keys, when no HF tensor maps into that group (else []: the group must map completely)."""
+    fresh_re = re.compile(rules.tao_fresh)
+    if any(fresh_re.fullmatch(key) for key in sources):
+        return []
+    return [key for key in tao if fresh_re.fullmatch(key)]
+
+
 def _verify(hf, tao, rules: KeyRules, head_re, sources, concat_width, result: WeightMapping) -> list[str]:
     """Step 3: one entry per TAO key, in the TAO state dict's order, with shapes checked; head problems returned."""
     fills = [(re.compile(p), value, why) for p, value, why in rules.fill]
     head_problems: list[str] = []
+    fresh = set(result.fresh)
     for tao_key, tao_shape in tao.items():
+        if tao_key in fresh:
+            continue
         is_head = bool(head_re.fullmatch(tao_key))
         srcs = sources.get(tao_key)
         if not srcs:
@@ -389,10 +408,11 @@ def _head_reason(hf, tao, hf_keys, tao_keys, problems) -> str:
         return "the HF checkpoint has no classifier (base-model weights); TAO head keeps its initialisation"
     if not tao_keys:
         return f"the TAO model has no classifier head; HF {', '.join(hf_keys)} dropped"
-    hf_w = next((k for k in hf_keys if k.endswith("weight") and len(hf[k]) == 2), None)
-    tao_w = next((k for k in tao_keys if k.endswith("weight") and len(tao[k]) == 2), None)
+    # Linear (out, in) or 1x1 conv (out, in, 1, 1) classifier weights
+    hf_w = next((k for k in hf_keys if k.endswith("weight") and len(hf[k]) in (2, 4)), None)
+    tao_w = next((k for k in tao_keys if k.endswith("weight") and len(tao[k]) in (2, 4)), None)
     if hf_w and tao_w:
-        (hf_out, hf_in), (tao_out, tao_in) = hf[hf_w], tao[tao_w]
+        (hf_out, hf_in), (tao_out, tao_in) = hf[hf_w][:2], tao[tao_w][:2]
         why = []
         if hf_out != tao_out:
             why.append(f"class count differs (HF {hf_out}, TAO {tao_out})")

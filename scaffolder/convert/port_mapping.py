@@ -92,7 +92,10 @@ def _derive(config: dict, family: str, task: str, target: str, num_classes: int,
     spec = task_named(task)
     hf_config = AutoConfig.for_model(**{k: v for k, v in config.items() if k not in ("transformers_version",)})
     with torch.device("meta"):
-        hf = load_object(f"transformers:{hf_auto_class_for(spec, task_params, config.get('architectures'))}").from_config(hf_config)
+        # a backbone under another task's head may be mapped from its own architecture (segmentation), else the
+        # task's auto class (or, for a backbone-only detection port, the checkpoint's classifier / base model)
+        hf_class = hf_model_class(spec, config, task_params)
+        hf = hf_class.from_config(hf_config) if hasattr(hf_class, "from_config") else hf_class(hf_config)
     build_tao = load_object(spec.tao_model_builder)
     try:
         with torch.device("meta"):  # shapes only: no memory, no init cost
@@ -110,11 +113,27 @@ def _derive(config: dict, family: str, task: str, target: str, num_classes: int,
     notes = []
     if mapping.skipped_head:
         notes.append(f"{task} head not converted: {mapping.skipped_head.reason}")
+    if mapping.fresh:
+        notes.append(f"{len(mapping.fresh)} TAO tensors start from TAO's initialisation: the HF checkpoint has no "
+                     f"counterpart ({', '.join(sorted({k.split('.')[0] + '.*' for k in mapping.fresh}))})")
     if norm_eps:
         notes.append(f"{len(norm_eps)} norm layers take HF's eps ({', '.join(sorted({f'{e:g}' for e in norm_eps.values()}))})")
     notes += mapping.reason_notes()
     rows = json.loads(json.dumps(mapping.table()))  # tuples -> lists: the plan's YAML-safe form
     return PortMapping(rows=rows, norm_eps=norm_eps, notes=[" ".join(n.split()) for n in notes])
+
+
+def hf_model_class(spec, config: dict, task_params: dict | None = None):
+    """The transformers class the mapping is derived from: the task's auto class for a model of the task; for a
+    backbone ported under another task's head (e.g. ConvNextForImageClassification under SegFormer) the config's
+    own architecture when the task says so (TaskSpec.mapping_from_own_architecture)."""
+    import transformers
+
+    architectures = list(config.get("architectures") or [])
+    own = next((getattr(transformers, a, None) for a in architectures if hasattr(transformers, a)), None)
+    if own is None or not spec.mapping_from_own_architecture or spec.accepts_architecture(architectures):
+        return load_object(f"transformers:{hf_auto_class_for(spec, task_params, architectures)}")
+    return own
 
 
 def mapping_for_plan(plan, config: dict, progress=lambda _msg: None) -> PortMapping | None:

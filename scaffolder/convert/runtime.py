@@ -133,9 +133,10 @@ def tao_checkpoint(state_dict, tao_model):
     starting with ``backbone.`` / ``model.`` / ``ema_``. When no key would be touched the plain
     ``{"state_dict": ...}`` layout is used; otherwise TAO's own checkpoint layout (``tao_model`` = the
     network, e.g. ``"classification"``, keys prefixed ``model.``, stripped once by ``ptm_adapter``) keeps every
-    key intact.
+    key intact. An empty ``tao_model``: the network's own loader reads the plain layout with the model's keys
+    (TAO segformer's ``initialize_pretrained_weights``, which has no ``tao_model`` adapter).
     """
     touched = [k for k in state_dict if "module" in k or k.startswith(("backbone.", "model.", "ema_"))]
-    if not touched:
+    if not touched or not tao_model:
         return {"state_dict": dict(state_dict)}
     return {"tao_model": tao_model, "state_dict": {"model." + k: v for k, v in state_dict.items()}}

@@ -71,3 +71,70 @@ def build_detector(target: str, num_classes: int, task_params: Mapping[str, Any]
         num_queries=params["num_queries"], num_decoder_layers=params["dec_layers"],
         num_denoising=params["dn_number"],
     )
+
+
+def build_segmentation(target: str, num_classes: int, task_params: Mapping[str, Any] | None = None):
+    """TAO's SegFormer layout: ``backbone`` = backbone_v2 ``target`` without a head, ``decoder`` =
+    TAOSegFormerHead over its 4 feature maps -- the keys TAO's segformer checkpoints and loaders use."""
+    from torch import nn
+
+    from nvidia_tao_pytorch.cv.segformer.model.decode_heads.segformer_head import TAOSegFormerHead
+    from scaffolder.convert.parity import build_tao_model
+
+    params = dict(task_params or {})
+
+    class PortSegFormer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = build_tao_model(target, 0)
+            self.decoder = TAOSegFormerHead(
+                in_channels=list(params["pyramid_channels"]), embedding_dim=int(params["decoder_embed_dim"]),
+                output_nc=num_classes, feature_strides=list(params.get("feature_strides") or [4, 8, 16, 32]),
+            )
+
+        def forward(self, x):  # as the generated build.py: feature dicts ({"p0": ...}) in order
+            features = self.backbone.forward_feature_pyramid(x)
+            return self.decoder(list(features.values()) if isinstance(features, dict) else features)
+
+    return PortSegFormer()
+
+
+def check_segmentation_plan(plan) -> None:
+    """A segmentation plan's decoder facts must fit its backbone and its classes (port.yml is user input)."""
+    from scaffolder.catalog import family_named
+    from scaffolder.errors import ScaffoldError
+
+    params = plan.task_params
+    widths = list(params.get("pyramid_channels") or [])
+    strides = list(params.get("feature_strides") or [])
+    if plan.backbone_strategy != "reuse":
+        raise ScaffoldError(
+            f"TAO's SegFormer decoder needs a backbone_v2 backbone with a 4-level feature pyramid; {plan.backbone} "
+            f"would be generated ({plan.backbone_strategy}) and has no forward_feature_pyramid",
+            "port a convnext, convnextv2, swin, resnet, hiera or segformer (MiT) model with --task segmentation",
+        )
+    if len(widths) != 4 or len(strides) != 4 or not all(isinstance(w, int) and w > 0 for w in widths):
+        raise ScaffoldError(
+            f"task_params.pyramid_channels {widths} / feature_strides {strides}: TAO's SegFormer decoder takes "
+            "4 feature maps (strides 4, 8, 16, 32)", "list the backbone's 4 stage widths in task_params.pyramid_channels")
+    family = family_named(plan.family)
+    rules = family.tasks.get(plan.task) if family else None
+    variant = next((v for v in family.variants if v.backbone == plan.backbone), None) if family else None
+    if rules is not None and rules.plan_params is not None and variant is not None:
+        try:
+            expected = rules.plan_params(dict(variant.signature))["pyramid_channels"]
+        except KeyError:  # the variant signature does not spell the widths (e.g. resnet): nothing to compare
+            expected = None
+        if expected is not None and list(expected) != widths:
+            raise ScaffoldError(
+                f"task_params.pyramid_channels {widths} do not match {plan.backbone}'s feature pyramid {list(expected)}: "
+                "the decoder's linear_c layers would not fit the backbone's feature maps",
+                f"set task_params.pyramid_channels: {list(expected)} (or re-plan with tao-scaffold inspect)",
+            )
+    palette = list(params.get("palette") or [])
+    if palette and len(palette) != plan.num_classes:
+        raise ScaffoldError(f"task_params.palette has {len(palette)} entries for num_classes={plan.num_classes}",
+                            "give one palette entry per class (or re-plan with tao-scaffold inspect)")
+    if params.get("decoder_source") not in ("converted", "fresh"):
+        raise ScaffoldError(f"task_params.decoder_source {params.get('decoder_source')!r} is neither 'converted' "
+                            "nor 'fresh'", "re-plan with tao-scaffold inspect")

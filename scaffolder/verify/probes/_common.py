@@ -31,11 +31,24 @@ def compose(config_class, spec_path, overrides=()):
 
     schema = OmegaConf.structured(load_object(config_class)())
     cfg = OmegaConf.merge(schema, OmegaConf.load(spec_path))
-    for override in overrides or ():
+    for key, value in _parse_overrides(overrides or ()):
         # one key at a time, as hydra applies overrides: keys may index lists (sources.0.image_dir)
-        key, _, value = override.lstrip("+").partition("=")
-        OmegaConf.update(cfg, key, OmegaConf.from_dotlist([f"value={value}"]).value, merge=True)
+        OmegaConf.update(cfg, key, value, merge=True)
     return cfg
+
+
+def _parse_overrides(overrides):
+    """``key=value`` strings -> [(key, value)], values parsed with hydra's own override grammar (lists of dicts
+    such as ``palette=[{label_id:0,rgb:[0,0,0]}]`` included), or OmegaConf's dotlist where hydra is absent."""
+    from omegaconf import OmegaConf
+
+    plain = [o.lstrip("+") for o in overrides]
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+    except ImportError:
+        pairs = [o.partition("=") for o in plain]
+        return [(k, OmegaConf.from_dotlist([f"value={v}"]).value) for k, _, v in pairs]
+    return [(o.key_or_group, o.value()) for o in OverridesParser.create().parse_overrides(plain)]
 
 
 def read_json(path):

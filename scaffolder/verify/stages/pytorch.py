@@ -26,7 +26,7 @@ def checkpoint_stem(ctx) -> str:
 def pytorch_overrides(ctx) -> list[str]:
     overrides = ctx.task.pytorch_overrides(ctx.port, ctx.dataset(), ctx.target)
     if ctx.options.device == "cpu":
-        overrides.append("train.precision=fp32")
+        overrides += ctx.task.cpu_overrides
     return overrides
 
 
@@ -170,6 +170,9 @@ class DeployPreprocessStage(Stage):
         data = ctx.dataset()
         onnx = find_onnx(ctx)
         overrides_file = ctx.write_json("pytorch_overrides.json", pytorch_overrides(ctx))
+        # the deploy specs as the TRT stages run them (e.g. a synthetic dataset's own palette and classes)
+        deploy_file = ctx.write_json("deploy_overrides.json",
+                                     ctx.task.deploy_overrides(ctx.port, data, ctx.target, "evaluate"))
         specs = [{"label": sub, "path": ctx.target(path)} for sub, path in ctx.port.deploy_specs.items()
                  if sub != "gen_trt_engine"]
         if not specs:
@@ -179,7 +182,7 @@ class DeployPreprocessStage(Stage):
             "--train-config", ctx.task.config_class(ctx.port, "tao-pytorch"),
             "--train-spec", ctx.target(ctx.port.train_spec), "--train-overrides", ctx.target(overrides_file),
             "--deploy-config", ctx.task.config_class(ctx.port, "tao-deploy"),
-            "--deploy-specs", json.dumps(specs),
+            "--deploy-specs", json.dumps(specs), "--deploy-overrides", ctx.target(deploy_file),
             *ctx.task.preprocess_args(ctx.port, data, ctx.target),
             "--onnx", ctx.target(onnx), "--tolerance", f"{ctx.options.preprocess_tolerance:g}",
         ]

@@ -80,6 +80,8 @@ class TaskSupport:
     hf_parity_probe = "hf_parity.py"
     hf_parity_metrics: tuple[str, ...] = ("max_abs_features", "max_abs_logits", "logits", "mapped_tensors",
                                           "norm_eps_overrides", "features_shape")
+    # Hydra overrides every CPU run of the task's PyTorch commands needs (keys its schema must have)
+    cpu_overrides: tuple[str, ...] = ()
 
     # -- data --------------------------------------------------------------------------------------
     def synthetic_dataset(self, port: Port, dest: Path, img_size: int) -> Dataset:

@@ -31,6 +31,7 @@ class ClassificationTask(TaskSupport):
     img_size_key = "dataset.img_size"
     num_classes_key = "dataset.num_classes"
     backbone_key = "model.backbone.type"
+    cpu_overrides = ("train.precision=fp32",)
     head_in_channels_key = "model.head.in_channels"
 
     # -- data --------------------------------------------------------------------------------------

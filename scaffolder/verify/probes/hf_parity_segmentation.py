@@ -1,0 +1,155 @@
+"""HF model vs the port's TAO SegFormer, through the port's generated converter and TAO's own checkpoint loader.
+
+    python hf_parity_segmentation.py --name NAME --config-class mod:ExperimentConfig --hf-config config.json
+        --hf-features hidden_states:0,1,2,3 [--size 256] [--seed 0] [--tolerance 1e-4] --out result.json
+
+The HF model (the checkpoint's own class: SegformerForSemanticSegmentation, or e.g. ConvNextForImageClassification
+for a backbone ported under the SegFormer decoder) is built from its config with seeded, well-conditioned random
+weights (unit-variance convs/linears, norms near identity, random BatchNorm statistics: with HF's own init the
+features shrink towards zero and every difference looks small) and saved with save_pretrained. The port's
+``utils/hf_checkpoint_converter.py`` converts that folder; ``model/build.py`` builds the TAO model from the
+schema defaults and TAO segformer's ``initialize_pretrained_weights`` loads the checkpoint (what
+``train.pretrained_model_path`` does). Compared on one random batch: the 4 backbone feature maps
+(``max_abs_features``: HF hidden states named by ``--hf-features`` vs what TAO's decoder receives) and, when the
+decoder was converted, the decoder logits at 1/4 resolution (``max_abs_logits``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import tempfile
+
+from _common import load_object, run  # pylint: disable=import-error
+
+
+def well_conditioned(model, seed):
+    import torch
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (nn.Linear, nn.Conv2d)):
+                fan_in = module.weight[0].numel()
+                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) / fan_in**0.5)
+                if module.bias is not None:
+                    module.bias.copy_(torch.randn(module.bias.shape, generator=gen) * 0.02)
+            elif isinstance(module, (nn.LayerNorm, nn.BatchNorm2d, nn.GroupNorm)) and module.weight is not None:
+                module.weight.copy_(1 + 0.1 * torch.randn(module.weight.shape, generator=gen))
+                module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=gen))
+                if isinstance(module, nn.BatchNorm2d):
+                    module.running_mean.copy_(0.1 * torch.randn(module.running_mean.shape, generator=gen))
+                    module.running_var.copy_(torch.rand(module.running_var.shape, generator=gen) + 0.5)
+        for name, param in model.named_parameters():  # layer scales (1e-6 at init) would hide their blocks
+            if "layer_scale" in name or name.endswith(".lambda1"):
+                param.copy_(0.5 + 0.1 * torch.randn(param.shape, generator=gen))
+
+
+def hf_class(architectures):
+    import transformers
+
+    own = next((a for a in architectures if hasattr(transformers, a)), None)
+    if own is None or own.endswith("ForSemanticSegmentation"):
+        return transformers.AutoModelForSemanticSegmentation
+    return getattr(transformers, own)
+
+
+def hf_pyramid(output, spec):
+    field, _, indices = spec.partition(":")
+    states = getattr(output, field)
+    return [states[int(i)] for i in indices.split(",")]
+
+
+class _Holder:  # TAO's initialize_pretrained_weights loads into `pl_model.model`
+    def __init__(self, model):
+        self.model = model
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--config-class", required=True)
+    parser.add_argument("--hf-config", required=True)
+    parser.add_argument("--hf-features", required=True)
+    parser.add_argument("--auto-class", default="", help="unused: the checkpoint's own class is rebuilt")
+    parser.add_argument("--size", type=int, default=256, help="input side (capped by the spec's img_size)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tolerance", type=float, default=1e-4)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+
+    import torch
+    from omegaconf import OmegaConf
+    from transformers import AutoConfig
+
+    from nvidia_tao_pytorch.cv.segformer.utils.checkpoint import initialize_pretrained_weights
+
+    converter = importlib.import_module(f"nvidia_tao_pytorch.cv.{args.name}.utils.hf_checkpoint_converter")
+    build = importlib.import_module(f"nvidia_tao_pytorch.cv.{args.name}.model.build")
+    result, messages = {"tolerance": args.tolerance}, []
+
+    hf_config = AutoConfig.from_pretrained(os.path.dirname(os.path.abspath(args.hf_config)))
+    torch.manual_seed(args.seed)
+    cls = hf_class(list(getattr(hf_config, "architectures", None) or []))
+    hf = (cls.from_config(hf_config) if hasattr(cls, "from_config") else cls(hf_config)).eval()
+    well_conditioned(hf, args.seed)
+    result["hf_class"] = type(hf).__name__
+    cfg = OmegaConf.structured(load_object(args.config_class)())
+    tao = build.build_model(cfg).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        hf.save_pretrained(tmp)
+        ckpt = os.path.join(tmp, "tao.pth")
+        torch.save(converter.tao_checkpoint(converter.convert(tmp), converter.TAO_MODEL), ckpt)
+        report = initialize_pretrained_weights(_Holder(tao), ckpt)
+    tao.eval()
+    result["mapped_tensors"] = len(converter.MAPPING)
+    result["loaded_tensors"] = len(report.loaded_keys)
+    result["fresh_tensors"] = len(report.missing_keys)
+    result["norm_eps_overrides"] = len(converter.NORM_EPS)
+    unexpected = list(report.unmatched_keys) + list(report.shape_mismatched_keys)
+    if unexpected:
+        messages.append(f"TAO's loader skipped {len(unexpected)} converted tensors: {', '.join(unexpected[:5])}")
+    stray = [k for k in report.missing_keys if not k.startswith("decoder.")]
+    if stray:
+        messages.append(f"{len(stray)} TAO backbone tensors kept their initialisation: {', '.join(stray[:5])}")
+
+    size = max(32, min(args.size, int(cfg.dataset.segment.img_size)) // 32 * 32)
+    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(args.seed + 1))
+    store = {}
+    handle = tao.decoder.register_forward_pre_hook(lambda _m, a: store.__setitem__("features", list(a[0])))
+    with torch.no_grad():
+        output = hf(pixel_values=x, output_hidden_states=True)
+        tao_logits = tao(x)
+    handle.remove()
+    result["input_shape"] = list(x.shape)
+    hf_maps, tao_maps = hf_pyramid(output, args.hf_features), store["features"]
+    result["features_shape"] = [list(t.shape) for t in tao_maps]
+    if [t.shape for t in hf_maps] != [t.shape for t in tao_maps]:
+        messages.append(f"feature pyramids differ in shape: HF {[tuple(t.shape) for t in hf_maps]} vs TAO "
+                        f"{[tuple(t.shape) for t in tao_maps]}")
+    else:
+        result["max_abs_features"] = max((a - b).abs().max().item() for a, b in zip(hf_maps, tao_maps))
+        result["feature_scale"] = max(a.abs().max().item() for a in hf_maps)
+        if result["max_abs_features"] > args.tolerance:
+            messages.append(f"backbone features differ by {result['max_abs_features']:.3g} (> {args.tolerance:g}): "
+                            "the converted weights do not reproduce HF")
+    decoder_converted = not any(k.startswith("decoder.") for k in report.missing_keys)
+    hf_logits = getattr(output, "logits", None)
+    if decoder_converted and hf_logits is not None and hf_logits.shape == tao_logits.shape:
+        result["max_abs_logits"] = (hf_logits - tao_logits).abs().max().item()
+        result["logits_shape"] = list(tao_logits.shape)
+        if result["max_abs_logits"] > args.tolerance:
+            messages.append(f"decoder logits differ by {result['max_abs_logits']:.3g} (> {args.tolerance:g})")
+    else:
+        fresh = sorted({k.rsplit(".", 2)[0] for k in report.missing_keys if k.startswith("decoder.")})
+        result["logits"] = ("not compared: the SegFormer decoder is not (fully) converted from the HF checkpoint "
+                            f"({', '.join(fresh[:4])} keep TAO's initialisation)")
+    result["ok"] = not messages
+    result["messages"] = messages
+    return result
+
+
+if __name__ == "__main__":
+    run(main)
