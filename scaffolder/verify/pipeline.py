@@ -283,9 +283,10 @@ def verify(workspace: Path | str, name: str, options: Options, *, report_dir: Pa
         board.open()
         try:
             results = run_stages(ctx, selected, board, jobs=options.jobs, results=partial)
-        except KeyboardInterrupt:
-            interrupted = True
-            results = [partial.get(n) or StageResult(n, SKIPPED, "interrupted (Ctrl-C)", rerun=ctx.rerun_line(n),
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (scaffolder.signals.Terminated)
+            interrupted = exc
+            why = f"interrupted ({exc})" if str(exc) else "interrupted (Ctrl-C)"
+            results = [partial.get(n) or StageResult(n, SKIPPED, why, rerun=ctx.rerun_line(n),
                                                      command=ctx.rerun_line(n)) for n in STAGE_NAMES]
         finally:
             board.close()
@@ -297,10 +298,10 @@ def verify(workspace: Path | str, name: str, options: Options, *, report_dir: Pa
         runner.close()
     report = report_mod.build(port=port, options=options, results=results, environment=ctx.environment,
                               seconds=time.monotonic() - t0, report_dir=report_dir, work_dir=work_dir,
-                              started=started_at, titles={s.name: s.title for s in STAGES}, interrupted=interrupted)
+                              started=started_at, titles={s.name: s.title for s in STAGES}, interrupted=bool(interrupted))
     json_path, md_path = report_mod.write(report, report_dir)
     if interrupted:
-        raise KeyboardInterrupt
+        raise interrupted
     if not quiet:
         for gap in report["not_exercised"]:
             board.note(f"NOT EXERCISED: {gap}")
