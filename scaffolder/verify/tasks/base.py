@@ -98,14 +98,16 @@ class TaskSupport:
         raise NotImplementedError
 
     # -- Python objects (module:attribute) ------------------------------------------------------------
+    # Every blueprint names these the same way (model/NAME_pl_model.py, dataloader/NAME_data_module.py, the
+    # deploy dataloader.py), so the defaults serve all tasks.
     def lightning_module(self, port: Port) -> str:
-        raise NotImplementedError
+        return f"{port.pytorch_package}.model.{port.name}_pl_model:{port.class_name}PlModel"
 
     def data_module(self, port: Port) -> str:
-        raise NotImplementedError
+        return f"{port.pytorch_package}.dataloader.{port.name}_data_module:{port.class_name}DataModule"
 
     def deploy_loader(self, port: Port) -> str:
-        raise NotImplementedError
+        return f"{port.deploy_package}.dataloader:{port.class_name}Loader"
 
     def trt_inferencer(self, port: Port) -> str:
         raise NotImplementedError

@@ -151,15 +151,6 @@ class SegmentationTask(TaskSupport):
         ]
 
     # -- Python objects ----------------------------------------------------------------------------
-    def lightning_module(self, port: Port) -> str:
-        return f"{port.pytorch_package}.model.{port.name}_pl_model:{port.class_name}PlModel"
-
-    def data_module(self, port: Port) -> str:
-        return f"{port.pytorch_package}.dataloader.{port.name}_data_module:{port.class_name}DataModule"
-
-    def deploy_loader(self, port: Port) -> str:
-        return f"{port.deploy_package}.dataloader:{port.class_name}Loader"
-
     def trt_inferencer(self, port: Port) -> str:
         return "nvidia_tao_deploy.cv.segformer.inferencer:SegformerInferencer"
 
