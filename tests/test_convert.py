@@ -34,6 +34,7 @@ from scaffolder.convert import (  # noqa: E402
     save_tao_checkpoint,
 )
 from scaffolder.convert import runtime as runtime_module  # noqa: E402
+from scaffolder.convert.hf_keys import checkpoint_view  # noqa: E402
 from scaffolder.errors import ScaffoldError  # noqa: E402
 
 T = transformers
@@ -271,6 +272,12 @@ def _small_vit_pair(num_labels=2):
     return hf, overrides
 
 
+def _checkpoint_state(model) -> dict:
+    """The model's tensors under checkpoint key names: what ``save_pretrained`` and hub files hold (newer
+    transformers renames modules in memory only)."""
+    return {k: v.detach() for k, v in checkpoint_view(model)[0].items()}
+
+
 def _save(state_dict, path: Path) -> Path:
     from safetensors.torch import save_file
 
@@ -295,7 +302,7 @@ def test_convert_checkpoint_from_save_pretrained_dir_matches_hf(tmp_path):
 
 def test_missing_and_unexpected_keys_are_listed(tmp_path):
     hf, overrides = _small_vit_pair()
-    sd = dict(hf.state_dict())
+    sd = _checkpoint_state(hf)
     del sd["vit.encoder.layer.1.attention.attention.key.bias"]
     del sd["vit.layernorm.weight"]
     sd["vit.encoder.layer.0.extra_adapter.weight"] = torch.zeros(4, 4)
@@ -318,7 +325,7 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path):
 def test_wrong_size_is_a_shape_error():
     hf, overrides = _small_vit_pair()
     tao_schema = build_tao_model("vit_base_patch16", 2, {**overrides, "mlp_ratio": 4}).state_dict()
-    mapping = derive_mapping(hf.state_dict(), tao_schema, "vit")
+    mapping = derive_mapping(_checkpoint_state(hf), tao_schema, "vit")
     assert not mapping.ok
     assert any(
         e.startswith("blocks.0.mlp.fc1.weight (256, 64)") for e in mapping.shape_errors
@@ -327,7 +334,7 @@ def test_wrong_size_is_a_shape_error():
 
 def test_class_count_mismatch_skips_head_and_says_so(tmp_path):
     hf, overrides = _small_vit_pair(num_labels=3)
-    path = _save(hf.state_dict(), tmp_path / "model.safetensors")
+    path = _save(_checkpoint_state(hf), tmp_path / "model.safetensors")
     tao = build_tao_model("vit_base_patch16", 5, overrides)
     state_dict, report = convert_checkpoint(path, "vit", tao.state_dict(), num_classes=5)
     skip = report.mapping.skipped_head
@@ -347,7 +354,7 @@ def test_class_count_mismatch_skips_head_and_says_so(tmp_path):
 def test_base_model_checkpoint_without_prefix_or_head(tmp_path):
     # facebook/dinov2-base is a Dinov2Model: keys have no "dinov2." prefix and there is no classifier.
     base = T.Dinov2Model(T.Dinov2Config(**SMALL_DINOV2))
-    path = _save(base.state_dict(), tmp_path / "model.safetensors")
+    path = _save(_checkpoint_state(base), tmp_path / "model.safetensors")
     schema = build_tao_model(
         "timm:vit_base_patch14_dinov2",
         7,
@@ -361,7 +368,7 @@ def test_base_model_checkpoint_without_prefix_or_head(tmp_path):
 def test_render_is_a_python_literal_equal_to_the_table():
     hf, overrides = _small_vit_pair()
     mapping = derive_mapping(
-        hf.state_dict(), build_tao_model("vit_base_patch16", 2, overrides).state_dict(), "vit"
+        _checkpoint_state(hf), build_tao_model("vit_base_patch16", 2, overrides).state_dict(), "vit"
     )
     source = mapping.render()
     namespace: dict = {}
@@ -422,7 +429,7 @@ def test_saved_checkpoint_loads_through_tao_pretrained_backbone_path(tmp_path):
     hf, overrides = _small_vit_pair()
     tao = build_tao_model("vit_base_patch16", 2, overrides)
     state_dict, _ = convert_checkpoint(
-        _save(hf.state_dict(), tmp_path / "m.safetensors"), "vit", tao.state_dict(), num_classes=2
+        _save(_checkpoint_state(hf), tmp_path / "m.safetensors"), "vit", tao.state_dict(), num_classes=2
     )
     saved = save_tao_checkpoint(state_dict, tmp_path / "out" / "backbone.pth", "classification")
     assert set(saved) == {"state_dict"}  # plain layout: no key would be rewritten by cls_parser
