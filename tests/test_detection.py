@@ -17,6 +17,7 @@ import pytest
 
 from scaffolder.cli import main
 from tests.model_factory import make_model_dir, make_rtdetr_dir
+from tests.report_checks import assert_complete_report
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLE = PROJECT / "examples" / "PekingU-rtdetr_r50vd"
@@ -231,8 +232,9 @@ def test_update_keeps_a_hand_edit_in_a_detection_port(tao_workspace, template, t
 
 # -- verify ----------------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_rtdetr_port_passes_every_cpu_stage_with_trt_skipped(rtdetr_verify):
+def test_rtdetr_port_passes_every_cpu_stage_with_trt_skipped(rtdetr_port, rtdetr_verify):
     report = rtdetr_verify
+    assert_complete_report(report, rtdetr_port.parent / "report", NAME)
     for name in CPU_STAGES:
         assert stage(report, name)["status"] == "passed", (name, stage(report, name).get("reason"))
     for name in TRT_STAGES:

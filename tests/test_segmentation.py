@@ -18,6 +18,7 @@ import yaml
 from scaffolder.hf_inspect import inspect_model
 from scaffolder.planner import plan_port
 from tests.model_factory import make_model_dir
+from tests.report_checks import assert_complete_report
 from tests.test_generate import (
     assert_unchanged,
     call_main,
@@ -219,13 +220,15 @@ def ade_verify(ade_port, tmp_path_factory):
     report = tmp_path_factory.mktemp("ade-report")
     rc, out, err = call_main("-q", "verify", "--workspace", str(ws), "--name", NAME, "--runner", "local",
                              "--device", "cpu", "--report", str(report))
-    return rc, stages_of(report), out + err
+    return rc, report, out + err
 
 
 def test_full_cpu_verify_passes_with_trt_skipped(ade_verify):
-    rc, stages, output = ade_verify
+    rc, report_dir, output = ade_verify
+    stages = stages_of(report_dir)
     failed = {n: s["reason"] for n, s in stages.items() if s["status"] == "failed"}
     assert rc == 0 and not failed, (failed, output[-2000:])
+    assert_complete_report(json.loads((report_dir / "report.json").read_text()), report_dir, NAME)
     for name in ("static", "consistency", "imports", "l0", "train", "export", "deploy-preprocess", "hf_parity"):
         assert stages[name]["status"] == "passed", (name, stages[name]["reason"])
     for name in TRT_STAGES:
