@@ -49,6 +49,8 @@ def register(subparsers) -> None:
     p.add_argument("--stages", metavar="A,B,...", help="run only these stages (default: all)")
     p.add_argument("--data", metavar="DIR", help="dataset in the task's format (default: a small synthetic one)")
     p.add_argument("--report", metavar="OUT", help="report folder (default: WORKSPACE/.tao-scaffold-verify/NAME)")
+    p.add_argument("--model", metavar="MODEL", help="hf_parity: the port's source model folder or hub id (default: "
+                   "what the port records -- a hub id, or a folder name generate remembered on this machine)")
     p.add_argument("--python", metavar="PY", help="local runner: interpreter with TAO's dependencies "
                    "(default: the one running tao-scaffold)")
     p.add_argument("--pytorch-image", metavar="IMAGE", help="docker runner: image for tao-pytorch stages "
@@ -95,6 +97,7 @@ def cmd_verify(args, progress) -> int:
         verbose=args.verbose,
         jobs=max(1, args.jobs),
         python=args.python,
+        model=args.model,
     )
     images = {}
     if args.pytorch_image:
