@@ -3,8 +3,10 @@
 ``run_checks(workspace)`` probes, without changing anything: the Python version, git, the docker
 client and daemon (docker SDK ``ping`` with a short timeout), the TAO base images the verification
 steps run in (``tao-pytorch-base:latest``, ``tao-deploy-base:latest``), a GPU (``nvidia-smi``, else
-``torch.cuda``), TensorRT, and, when a workspace folder is given, its three repositories, config layout
-and uncommitted changes. Each probe returns a ``Check(name, ok, detail, fix)``; a probe that fails in an
+``torch.cuda``), TensorRT, and, when a workspace folder is given, its three repositories, config layout,
+each repository's version from git (a mix of TAO releases fails), TAO repositories nested as submodules
+(tao-deploy's ``tao-core``) and which copy of each TAO package a PYTHONPATH-based run imports, and
+uncommitted changes. Each probe returns a ``Check(name, ok, detail, fix)``; a probe that fails in an
 unexpected way becomes a failed check, so the doctor never crashes. ``required=False`` marks checks
 whose failure only limits what can be verified here (no GPU, no TensorRT, no workspace given).
 ``format_checks`` renders the list as an aligned ✓/✗ table with the fix under each failure.
@@ -238,7 +240,8 @@ def _workspace_checks(root: Path | str | None) -> list[Check]:
         else "6.x: configs in tao-core"
     )
     version = ws.tao_version
-    checks.append(Check("workspace layout", True, f"{layout} ({kind}); TAO {version or 'version unknown'}"))
+    checks.append(Check("workspace layout", True, f"{layout} ({kind}); TAO {version or 'version unknown'} "
+                        "(what a port records: tao-pytorch's, else tao-deploy's)"))
     checks.append(_versions(ws))
     checks.append(_nested_repos(ws))
     checks.append(_imported_copies(ws))

@@ -89,7 +89,8 @@ def _update_locked(name: str, workspace: Workspace, *, template: Path | None, dr
     old_ref = str(answers.get("_commit") or "")
     template = (template or BLUEPRINT_ROOT).resolve()
     recorded = {k: v for k, v in answers.items() if not k.startswith("_")}
-    plan = PortPlan.from_answers(recorded)  # migrated to the current plan fields
+    # migrated to the current plan fields; the TAO version is the workspace's now (it may have been upgraded)
+    plan = PortPlan.from_answers({**recorded, **({"tao_version": workspace.tao_version} if workspace.tao_version else {})})
     check_layout(plan, workspace)
     if not old_ref:
         raise WorkspaceError(f"{answers_relpath(name)} records no blueprint version (_commit)",

@@ -273,6 +273,7 @@ def test_static_and_imports_cover_the_generated_backbone(clones):
     files = {port.rel(p) for p in port.python_files()}
     assert {f"tao-pytorch/nvidia_tao_pytorch/cv/backbone_v2/{backbone}.py",
             "tao-pytorch/nvidia_tao_pytorch/cv/backbone_v2/__init__.py"} <= files
+    assert [port.rel(p) for p in port.patched_files] == ["tao-pytorch/nvidia_tao_pytorch/cv/backbone_v2/__init__.py"]
     modules = port.modules("tao-pytorch")
     assert {f"nvidia_tao_pytorch.cv.backbone_v2.{backbone}", "nvidia_tao_pytorch.cv.backbone_v2"} <= set(modules)
 

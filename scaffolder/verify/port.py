@@ -103,6 +103,11 @@ class Port:
             ours = False
         return [module, self.root / BACKBONE_V2_INIT] if ours else []
 
+    @property
+    def patched_files(self) -> list[Path]:
+        """TAO's files among :meth:`python_files`: generate patched them, it did not write them."""
+        return [p for p in self.backbone_files if p.name == "__init__.py"]
+
     def python_files(self, dirs: list[Path] | None = None) -> list[Path]:
         files: list[Path] = []
         for folder in dirs if dirs is not None else self.generated_dirs():
