@@ -63,14 +63,19 @@ def _class_count(text: str) -> int:
 
 # -- commands ----------------------------------------------------------------------------------------
 
-def _workspace_facts(workspace: str | None) -> dict[str, str]:
-    """The plan's workspace-dependent fields (config layout, TAO version) from ``--workspace``, if given."""
-    if not workspace:
-        return {}
-    from scaffolder.workspace import Workspace
+def _workspace_facts(args) -> dict[str, str]:
+    """The plan's workspace-dependent fields (config layout, TAO version, header copyright line) from
+    ``--workspace``, if given; ``--copyright`` overrides the workspace's line."""
+    facts = {}
+    if args.workspace:
+        from scaffolder.workspace import Workspace
 
-    ws = Workspace.open(Path(workspace))
-    return {"config_layout": ws.config_layout, "tao_version": ws.tao_version or "7.3.0"}
+        ws = Workspace.open(Path(args.workspace))
+        facts = {"config_layout": ws.config_layout, "tao_version": ws.tao_version or "7.3.0"}
+        facts.update({"copyright": ws.copyright} if ws.copyright else {})
+    if args.copyright is not None:
+        facts["copyright"] = args.copyright
+    return facts
 
 
 def cmd_inspect(args, progress: Progress) -> int:
@@ -80,7 +85,7 @@ def cmd_inspect(args, progress: Progress) -> int:
     if args.out and not os.access(Path(args.out).absolute().parent, os.W_OK):  # before the slow part
         raise ScaffoldError(f"cannot write the plan to {args.out}: {Path(args.out).absolute().parent} is not a "
                             "writable folder", "pass an --out path in a writable folder")
-    facts = _workspace_facts(args.workspace)
+    facts = _workspace_facts(args)
     progress(f"inspect: {args.model}")
     info = inspect_model(args.model, revision=args.revision, cache_dir=args.cache_dir, offline=args.offline or None)
     print("\n".join(map(printable, info.summary_lines())))
@@ -112,13 +117,20 @@ def _plan_for(args, progress: Progress):
         plan = PortPlan.read(Path(args.plan))
         if args.name and args.name != plan.name:
             plan = PortPlan.from_answers({**plan.answers(), "name": args.name, "class_name": ""})
-        return plan
+        # the version the port is written into is the workspace's; the reviewed copyright line stays unless
+        # --copyright is given (generate refuses a layout mismatch itself)
+        facts = _workspace_facts(args)
+        recorded = {"tao_version": facts["tao_version"],
+                    **({"copyright": args.copyright} if args.copyright is not None else {})}
+        if any(getattr(plan, key) != value for key, value in recorded.items()):
+            plan = PortPlan.from_answers({**plan.answers(), **recorded})
+        return plan, None
     from scaffolder.hf_inspect import inspect_model, read_safetensors_schema
     from scaffolder.naming import validate_name
     from scaffolder.planner import plan_port
 
     validate_name(args.name)  # fail before any model I/O
-    facts = _workspace_facts(args.workspace)
+    facts = _workspace_facts(args)
     progress(f"inspect: {args.model}")
     info = inspect_model(args.model, revision=args.revision, cache_dir=args.cache_dir,
                          offline=args.offline or None, include_weights_schema=False)
@@ -127,8 +139,9 @@ def _plan_for(args, progress: Progress):
     for weights in sorted(info.local_dir.glob("*.safetensors")):
         read_safetensors_schema(weights)
     progress(f"plan: {info.model_type} -> {args.task or 'auto-routed'} port {args.name}")
-    return plan_port(info, args.name, task=args.task, num_classes=args.num_classes, weights=not args.no_weights,
+    plan = plan_port(info, args.name, task=args.task, num_classes=args.num_classes, weights=not args.no_weights,
                      progress=progress, **facts)
+    return plan, info.local_dir if info.local else None
 
 
 def cmd_generate(args, progress: Progress) -> int:
@@ -136,9 +149,10 @@ def cmd_generate(args, progress: Progress) -> int:
 
     if not args.plan and not (args.model and args.name):
         raise ScaffoldError("generate needs --model and --name, or --plan port.yml")
-    plan = _plan_for(args, progress)
+    plan, model_folder = _plan_for(args, progress)
     result = generate(plan, Path(args.workspace), dry_run=args.dry_run, allow_dirty=args.allow_dirty,
-                      template=Path(args.template) if args.template else None, progress=progress)
+                      template=Path(args.template) if args.template else None, model_folder=model_folder,
+                      progress=progress)
     verb = "would write" if result.dry_run else "wrote"
     for change in result.changes:
         if change.status != "unchanged" or args.dry_run:
@@ -151,6 +165,8 @@ def cmd_generate(args, progress: Progress) -> int:
         print(f"note: {note}")
     for note in plan.mapping_notes:
         print(f"weights: {note}")
+    for warning in result.warnings:
+        print(f"warning: {warning}")
     return 0
 
 
@@ -183,6 +199,9 @@ def cmd_doctor(args, progress: Progress) -> int:
 # -- parser ------------------------------------------------------------------------------------------
 
 def _add_model_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--copyright", metavar="LINE", help="copyright line of the generated files' header, without "
+                        "'# ' (default: the newest NVIDIA SPDX-FileCopyrightText line of the workspace's files; "
+                        "'' for none)")
     parser.add_argument("--no-weights", action="store_true",
                         help="skip deriving the HF->TAO weight mapping (no torch needed; converter left empty)")
     parser.add_argument("--revision", help="hub revision (branch, tag or commit) of a hub model")

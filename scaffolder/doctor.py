@@ -3,8 +3,10 @@
 ``run_checks(workspace)`` probes, without changing anything: the Python version, git, the docker
 client and daemon (docker SDK ``ping`` with a short timeout), the TAO base images the verification
 steps run in (``tao-pytorch-base:latest``, ``tao-deploy-base:latest``), a GPU (``nvidia-smi``, else
-``torch.cuda``), TensorRT, and, when a workspace folder is given, its three repositories, config layout
-and uncommitted changes. Each probe returns a ``Check(name, ok, detail, fix)``; a probe that fails in an
+``torch.cuda``), TensorRT, and, when a workspace folder is given, its three repositories, config layout,
+each repository's version from git (a mix of TAO releases fails), TAO repositories nested as submodules
+(tao-deploy's ``tao-core``) and which copy of each TAO package a PYTHONPATH-based run imports, and
+uncommitted changes. Each probe returns a ``Check(name, ok, detail, fix)``; a probe that fails in an
 unexpected way becomes a failed check, so the doctor never crashes. ``required=False`` marks checks
 whose failure only limits what can be verified here (no GPU, no TensorRT, no workspace given).
 ``format_checks`` renders the list as an aligned ✓/✗ table with the fix under each failure.
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scaffolder.errors import ScaffoldError
-from scaffolder.workspace import INIT_HINT, REPO_NAMES, Workspace
+from scaffolder.layout import PACKAGES
+from scaffolder.workspace import INIT_HINT, REPO_NAMES, Workspace, git
 
 TAO_IMAGES = ("tao-pytorch-base:latest", "tao-deploy-base:latest")
 MIN_PYTHON = (3, 10)
@@ -237,7 +240,11 @@ def _workspace_checks(root: Path | str | None) -> list[Check]:
         else "6.x: configs in tao-core"
     )
     version = ws.tao_version
-    checks.append(Check("workspace layout", True, f"{layout} ({kind}); TAO {version or 'version unknown'}"))
+    checks.append(Check("workspace layout", True, f"{layout} ({kind}); TAO {version or 'version unknown'} "
+                        "(what a port records: tao-pytorch's, else tao-deploy's)"))
+    checks.append(_versions(ws))
+    checks.append(_nested_repos(ws))
+    checks.append(_imported_copies(ws))
     dirty = {}
     for name in REPO_NAMES:
         try:
@@ -261,6 +268,92 @@ def _workspace_checks(root: Path | str | None) -> list[Check]:
     except ScaffoldError as exc:
         checks.append(Check("workspace writable", False, exc.message, exc.hint or ""))
     return checks
+
+
+def _versions(ws: Workspace) -> Check:
+    """Each repo's version from git (or the wheel marker); a workspace mixing TAO releases is flagged."""
+    facts = {name: ws.repo_version(name) for name in REPO_NAMES}
+    detail = "; ".join(f"{name} {version or '?'} ({where})" for name, (version, where) in facts.items())
+    releases = {".".join(v.split(".")[:2]) for v, _ in facts.values() if v}
+    if len(releases) <= 1:
+        return Check("workspace versions", True, detail)
+    return Check("workspace versions", False, f"mixes TAO {', '.join(sorted(releases))}: {detail}",
+                 "check out one TAO release in all three repositories (e.g. git -C DIR/tao-core checkout "
+                 "release/X.Y.Z), or make a matching workspace with `tao-scaffold workspace init DIR --from-pypi 7.3.0`")
+
+
+def _nested_repos(ws: Workspace) -> Check:
+    """TAO repositories nested as git submodules (tao-deploy's tao-core): NVIDIA's run scripts put the nested copy
+    on PYTHONPATH (tao-deploy scripts/envsetup.sh: /workspace/tao-deploy/tao-core), verify the sibling."""
+    found = []
+    for name in REPO_NAMES:
+        for path in ws.submodules(name):
+            if Path(path).name in REPO_NAMES:
+                found.append((name, path))
+    if not found:
+        return Check("workspace submodules", True, "no TAO repository is nested in another")
+    notes = []
+    for repo, path in found:
+        nested = ws.repo(repo) / path
+        package = PACKAGES[Path(path).name]
+        state = (f"checked out at {git(nested, 'rev-parse', '--short', 'HEAD', check=False).stdout.strip()}"
+                 if (nested / package).is_dir() else "not initialised")
+        sibling = ws.repo(Path(path).name)
+        notes.append(f"{repo}/{path} ({state}): a run with PYTHONPATH={nested} (NVIDIA's run scripts) imports "
+                     f"{package} from {_origin(package, [nested]) or 'the installed package, if any'}, not from "
+                     f"{sibling} where tao-scaffold writes (and which verify imports: PYTHONPATH={sibling}:{ws.repo(repo)})")
+    impact = ("the port's commands import their vendored configs and are unaffected; its "
+              f"{PACKAGES['tao-core']}/config copy is seen only from the sibling" if ws.config_layout == "vendored"
+              else f"the port's commands import {PACKAGES['tao-core']}.config.NAME and fail with the nested copy")
+    return Check("workspace submodules", False, "; ".join(notes) + f"; {impact}",
+                 "run the port with PYTHONPATH pointing at the sibling tao-core (as tao-scaffold verify does), or "
+                 "copy the port's tao-core files into the nested checkout", required=False)
+
+
+def _imported_copies(ws: Workspace) -> Check:
+    """Which copy of each TAO package a run with the caller's PYTHONPATH imports; flagged when that path brings
+    in another copy than the workspace's (e.g. tao-deploy's nested tao-core). verify always sets its own."""
+    import os  # pylint: disable=import-outside-toplevel
+
+    current = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    shown, foreign = [], []
+    for repo, package in PACKAGES.items():
+        mine = ws.repo(repo) / package
+        from_path = _origin(package, current, path_only=True) if current else None
+        origin = from_path or _origin(package, None)
+        if origin is None:
+            where = "not importable"
+        elif Path(origin) == mine:
+            where = f"this workspace's {repo}"
+        else:
+            where = origin if from_path else f"the installed package ({origin})"
+        shown.append(f"{package} from {where}")
+        if from_path is not None and Path(from_path) != mine:
+            foreign.append(package)
+    source = f"PYTHONPATH={os.pathsep.join(current)}" if current else "no PYTHONPATH"
+    detail = (f"with {source}: {'; '.join(shown)} (tao-scaffold verify sets PYTHONPATH={ws.repo('tao-core')}:"
+              f"{ws.root}/<repo> itself)")
+    if not foreign:
+        return Check("workspace imports", True, detail)
+    return Check("workspace imports", False, detail,
+                 f"for TAO's own commands on this workspace: export PYTHONPATH={ws.repo('tao-core')}:"
+                 f"{ws.repo('tao-pytorch')}:{ws.repo('tao-deploy')}", required=False)
+
+
+def _origin(package: str, paths: list | None, *, path_only: bool = False) -> str | None:
+    """The folder ``import package`` loads from with ``paths`` first on the search path, then sys.path (not
+    with ``path_only``)."""
+    import importlib.machinery  # pylint: disable=import-outside-toplevel
+
+    search = [str(p) for p in paths or []] + ([] if path_only else [p for p in sys.path if p])
+    try:
+        spec = importlib.machinery.PathFinder.find_spec(package, search)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    locations = list(spec.submodule_search_locations or [])
+    return locations[0] if locations else spec.origin
 
 
 def _interrupted_writes(root: Path) -> Check:

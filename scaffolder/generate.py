@@ -23,6 +23,7 @@ from scaffolder.layout import (
 )
 from scaffolder.lock import workspace_lock
 from scaffolder.patches import add_console_script, register_backbone_module
+from scaffolder.patches.command_docs import stage_command_docs
 from scaffolder.plan import PortPlan
 from scaffolder.planner import BACKBONE_V2_STRATEGIES
 from scaffolder.render import format_python, render
@@ -36,6 +37,7 @@ class GenerateResult:
     changes: list[FileChange]
     registry_edits: list[str] = field(default_factory=list)
     dry_run: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def written(self) -> list[FileChange]:
@@ -149,11 +151,16 @@ def check_layout(plan: PortPlan, workspace: Workspace) -> None:
 
 
 def generate(plan: PortPlan, workspace_dir: Path, *, dry_run: bool = False, allow_dirty: bool = False,
-             template: Path | None = None, progress: Callable[[str], None] = lambda _msg: None) -> GenerateResult:
+             template: Path | None = None, model_folder: Path | None = None,
+             progress: Callable[[str], None] = lambda _msg: None) -> GenerateResult:
+    """``model_folder``: the local folder the plan's model came from (recorded for verify outside the repos)."""
     workspace = Workspace.open(workspace_dir)
     with workspace_lock(workspace.root, progress):  # from the first read of the workspace to the last write
-        return _generate_locked(plan, workspace, dry_run=dry_run, allow_dirty=allow_dirty, template=template,
-                                progress=progress)
+        result = _generate_locked(plan, workspace, dry_run=dry_run, allow_dirty=allow_dirty, template=template,
+                                  progress=progress)
+        if model_folder is not None and not dry_run:
+            workspace.record_model_folder(plan.name, model_folder)
+        return result
 
 
 def _generate_locked(plan: PortPlan, workspace: Workspace, *, dry_run: bool, allow_dirty: bool,
@@ -171,9 +178,10 @@ def _generate_locked(plan: PortPlan, workspace: Workspace, *, dry_run: bool, all
 
         progress("format: black")
         format_python(staging.tree, skip=patched)
+        doc_edits, doc_files, warnings = stage_command_docs(plan.name, workspace.root, staging.tree, progress)
         changes = staging.changes()
-        check_no_collisions(plan, workspace, changes, patched)
-        result = GenerateResult(plan, changes, edits, dry_run)
+        check_no_collisions(plan, workspace, changes, patched | doc_files)
+        result = GenerateResult(plan, changes, edits + doc_edits, dry_run, warnings)
         if dry_run:
             return result
         staging.check_writable(changes)

@@ -123,6 +123,13 @@ class ModelInfo:
     revision: str | None = None  # resolved commit for hub ids
     remote_weight_files: list[str] = field(default_factory=list)  # Hub files the schema was read from
     notes: list[str] = field(default_factory=list)  # defaults applied and fallbacks taken, one line each
+    local: bool = False  # ``source`` is a folder of this machine (not a hub id)
+
+    @property
+    def recorded_source(self) -> str:
+        """What a port records as its source (SOURCE_MODEL, the answers' ``model``): the hub id, or the local
+        folder's name -- never a path of this machine (those files are committed and shared)."""
+        return self.local_dir.resolve().name if self.local else self.source
 
     @property
     def num_parameters(self) -> int:
@@ -256,6 +263,7 @@ def inspect_model(
         revision=resolved_revision,
         remote_weight_files=remote_files,
         notes=notes,
+        local=local is not None,
     )
 
 

@@ -20,7 +20,7 @@ import yaml
 
 from scaffolder import __version__
 from scaffolder.errors import ScaffoldError, WorkspaceError
-from scaffolder.layout import answers_relpath
+from scaffolder.layout import DEFAULT_COPYRIGHT, answers_relpath
 from scaffolder.naming import pascal_case, validate_name
 from scaffolder.tasks import TASKS, load_object, task_named
 
@@ -40,7 +40,7 @@ class PortPlan:
     task: str
     class_name: str = ""
     # source model
-    model: str = ""  # hub id or local folder, as given
+    model: str = ""  # hub id, or the local folder's name (never a path of this machine: the port is committed)
     model_type: str = ""
     architectures: list[str] = field(default_factory=list)
     pipeline_tag: str = ""
@@ -75,6 +75,7 @@ class PortPlan:
     # workspace layout: "vendored" (7.x: config copies in tao-pytorch/tao-deploy) or "core" (6.x)
     config_layout: str = "vendored"
     tao_version: str = "7.3.0"
+    copyright: str = DEFAULT_COPYRIGHT  # the header's copyright line, as the workspace's files have it ("" for none)
     tool_version: str = __version__
 
     def __post_init__(self) -> None:
@@ -333,6 +334,10 @@ def validate_plan(plan: "PortPlan") -> None:
         isinstance(k, str) and _STATE_KEY.match(k) and _is_number(v) and 0 < v < 1 for k, v in plan.norm_eps.items()
     ):
         raise PlanFieldError("norm_eps", f"is {_shown(plan.norm_eps)}, not a mapping of module names to eps in (0, 1)")
+    problem = one_line_problem(plan.copyright, 300)
+    if problem or plan.copyright.startswith("#"):
+        raise PlanFieldError("copyright", problem or "starts with '#' (the header adds it)",
+                             "give the line as the workspace's files have it, after '# ' (or \"\" for none)")
     if plan.config_layout not in ("vendored", "core"):
         raise PlanFieldError("config_layout", f"is {_shown(plan.config_layout)}, not vendored or core")
     for name in ("tao_version", "tool_version"):

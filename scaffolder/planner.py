@@ -7,7 +7,7 @@ import re
 
 from scaffolder import catalog
 from scaffolder.errors import ModelSourceError, ScaffoldError, UnsupportedModelError
-from scaffolder.layout import backbone_module_relpath
+from scaffolder.layout import DEFAULT_COPYRIGHT, backbone_module_relpath
 from scaffolder.plan import PortPlan
 from scaffolder.tasks import BACKBONE_ONLY_PIPELINES, TASKS, TaskSpec, refusal_for, task_for, task_named
 
@@ -160,8 +160,8 @@ def task_params(spec: TaskSpec, family: catalog.Family, info, class_names: list[
 
 
 def plan_port(info, name: str, *, task: str | None = None, num_classes: int | None = None,
-              config_layout: str = "vendored", tao_version: str = "7.3.0", weights: bool = True,
-              progress=lambda _msg: None) -> PortPlan:
+              config_layout: str = "vendored", tao_version: str = "7.3.0", copyright: str = DEFAULT_COPYRIGHT,
+              weights: bool = True, progress=lambda _msg: None) -> PortPlan:
     """The complete plan of a port -- every decision, the derived weight mapping included.
 
     The one writer of a plan: cli, generate and update call this (or read a reviewed port.yml) and never
@@ -175,7 +175,7 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         name=name,
         task=spec.name,
         task_params=task_params(spec, family, info, names),
-        model=info.source,
+        model=info.recorded_source,
         model_type=info.model_type,
         architectures=list(info.architectures),
         pipeline_tag=info.pipeline_tag,
@@ -197,6 +197,7 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         hf_adaptations=list(family.hf_adaptations) if variant.strategy == "reuse" else [],
         config_layout=config_layout,
         tao_version=tao_version,
+        copyright=copyright,
     )
     if not weights:
         plan.mapping_notes = ["weights not derived (--no-weights): no converter, no hf_parity, and norm layers keep "

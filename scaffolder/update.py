@@ -22,6 +22,7 @@ from scaffolder.errors import ScaffoldError, WorkspaceError
 from scaffolder.generate import check_layout, patch_registries
 from scaffolder.layout import REPOS, answers_relpath
 from scaffolder.lock import workspace_lock
+from scaffolder.patches.command_docs import stage_command_docs
 from scaffolder.plan import PortPlan, read_answers
 from scaffolder.render import BLUEPRINT_ROOT, format_python, render
 from scaffolder.staging import FileChange, Staging
@@ -37,11 +38,13 @@ class UpdateResult:
     merged: list[str] = field(default_factory=list)  # files where the user's edits were kept through a merge
     conflicts: list[str] = field(default_factory=list)
     dry_run: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [f"  {c.status:9} {c.relpath}" for c in self.changes if c.status != "unchanged"]
         lines += [f"  merged    {path} (your edits kept)" for path in self.merged]
         lines += [f"  CONFLICT  {path} (resolve the <<<<<<< markers)" for path in self.conflicts]
+        lines += [f"  warning   {text}" for text in self.warnings]
         written = sum(c.status != "unchanged" for c in self.changes)
         verb = "would update" if self.dry_run else "updated"
         lines.append(f"{self.name}: {verb} {written} files from blueprint {self.old_ref} to {self.new_ref}, "
@@ -86,7 +89,8 @@ def _update_locked(name: str, workspace: Workspace, *, template: Path | None, dr
     old_ref = str(answers.get("_commit") or "")
     template = (template or BLUEPRINT_ROOT).resolve()
     recorded = {k: v for k, v in answers.items() if not k.startswith("_")}
-    plan = PortPlan.from_answers(recorded)  # migrated to the current plan fields
+    # migrated to the current plan fields; the TAO version is the workspace's now (it may have been upgraded)
+    plan = PortPlan.from_answers({**recorded, **({"tao_version": workspace.tao_version} if workspace.tao_version else {})})
     check_layout(plan, workspace)
     if not old_ref:
         raise WorkspaceError(f"{answers_relpath(name)} records no blueprint version (_commit)",
@@ -131,6 +135,7 @@ def _update_locked(name: str, workspace: Workspace, *, template: Path | None, dr
             out.write_bytes(merged)
 
         patch_registries(plan, workspace, staging.tree, progress)  # re-assert the registrations (idempotent)
+        result.warnings += stage_command_docs(name, workspace.root, staging.tree, progress)[2]
 
         result.changes = staging.changes() + [FileChange(rel, "deleted") for rel in deleted]
         if not dry_run:

@@ -13,6 +13,7 @@ Python sources, so nothing from TAO (or torch) is imported and nothing in the wo
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -21,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from scaffolder.errors import WorkspaceError
-from scaffolder.layout import BACKBONE_V2, PACKAGES, REPOS
+from scaffolder.layout import BACKBONE_V2, MODEL_FOLDERS_FILE, PACKAGES, REPOS
 
 REPO_NAMES = REPOS
 CLONE_URLS = {name: f"https://github.com/NVIDIA-TAO/{name}.git" for name in REPO_NAMES}
@@ -36,7 +37,11 @@ WHEEL_MARKER = re.compile(
 )
 _ALIASES = {"core": "tao-core", "pytorch": "tao-pytorch", "deploy": "tao-deploy"}
 _ALIASES.update({pkg: repo for repo, pkg in PACKAGES.items()})
-_RELEASE_SUBJECT = re.compile(r"^Release/v?(\d+\.\d+\.\d+\S*)")
+_COPYRIGHT_LINE = re.compile(r"^# (SPDX-FileCopyrightText: )?Copyright ")
+_RELEASE_SUBJECT = re.compile(r"^TAO (\d+\.\d+\.\d+) Release\b")  # "TAO 6.25.11 Release - Deploy"
+_RELEASE_NAME = re.compile(r"(?i)(?:^|\b)release[/-]v?(\d+\.\d+\.\d+(?:[.+-]\w+)*)")  # Release/7.0.1, .../release/6.26.3
+_VERSION_TEXT = re.compile(r"v?\d+\.\d+\.\d+(?:[.+-]\w+)*")
+_SUBJECTS_SEARCHED = 500
 
 
 def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -180,24 +185,82 @@ class Workspace:
 
     @property
     def tao_version(self) -> str | None:
-        """TAO release of the workspace, best effort (tao-pytorch first, then tao-deploy, tao-core).
-
-        Sources, in order: the wheel marker that ``workspace init --from-pypi`` writes into README.md;
-        the ``version=`` literal of setup.py; the newest ``Release/X.Y.Z`` commit subject (NVIDIA's
-        GitHub mirrors are committed that way); ``release/python/version.py`` (often stale upstream:
-        the 7.0.1 mirror still says 6.25.10). ``None`` when nothing says.
-        """
+        """TAO release of the workspace, best effort: tao-pytorch's (the port's main repo), else tao-deploy's,
+        else tao-core's (see :meth:`repo_version`). ``None`` when nothing says."""
         versions = self.repo_versions()
         return next((versions[n] for n in ("tao-pytorch", "tao-deploy", "tao-core") if versions.get(n)), None)
 
     def repo_versions(self) -> dict[str, str | None]:
-        """Best-effort version of each repository (see :attr:`tao_version`)."""
-        return {name: _repo_version(self.repo(name)) for name in REPO_NAMES}
+        """Best-effort version of each repository (see :meth:`repo_version`)."""
+        return {name: self.repo_version(name)[0] for name in REPO_NAMES}
+
+    def repo_version(self, name: str) -> tuple[str | None, str]:
+        """(version, where it was read) of one repository; (None, why not) when nothing says.
+
+        Sources, in order: the wheel marker ``workspace init --from-pypi`` writes into README.md; git -- a
+        version tag on HEAD, a ``release/X.Y.Z`` branch, the newest commit subject naming a release
+        (``Release/7.0.1``, ``... from NVIDIA/release/6.26.3``, ``TAO 6.25.11 Release``: NVIDIA's GitHub mirrors
+        are committed that way; tags there are sparse and ``git describe`` finds years-old ones); the
+        ``version=`` literal of setup.py; ``git describe --tags``; ``release/python/version.py`` (stale
+        upstream: the 7.0.1 mirror says 6.25.10).
+        """
+        return _repo_version(self.repo(name))
+
+    @property
+    def copyright(self) -> str | None:
+        """The copyright line (without ``# ``) of the workspace's files, for the headers of a port's files.
+
+        NVIDIA's lines of the repositories' tracked ``.py`` files (``git grep``, first match per file): the
+        ``SPDX-FileCopyrightText`` form tao-deploy's license-header hook asks for when any file has it, else
+        the older ``Copyright (c) YEAR, NVIDIA CORPORATION`` form (6.x tao-core); of those the newest year, the
+        most common line on a tie. ``None`` when no file has one.
+        """
+        counts: dict[str, int] = {}
+        for name in REPO_NAMES:
+            proc = git(self.repo(name), "grep", "-h", "-I", "-m1", "-E", _COPYRIGHT_LINE.pattern, "--", "*.py",
+                       check=False)
+            for line in proc.stdout.splitlines() if proc.returncode == 0 else ():
+                if "NVIDIA" in line:
+                    counts[line[2:].strip()] = counts.get(line[2:].strip(), 0) + 1
+        if not counts:
+            return None
+        spdx = [line for line in counts if line.startswith("SPDX-FileCopyrightText:")]
+        return max(spdx or counts, key=lambda line: (max(map(int, re.findall(r"\b(?:19|20)\d\d\b", line)), default=0),
+                                                       counts[line], line))
+
+    def submodules(self, name: str) -> list[str]:
+        """Paths (repository-relative) of the git submodules ``.gitmodules`` declares in a repository."""
+        if not (self.repo(name) / ".gitmodules").is_file():
+            return []
+        proc = git(self.repo(name), "config", "--file", ".gitmodules", "--get-regexp", r"^submodule\..*\.path$",
+                   check=False)
+        return [line.split(" ", 1)[1] for line in proc.stdout.splitlines() if " " in line]
 
     def console_scripts(self, name: str) -> list[str]:
         """``'name=module:func'`` entries of a repository's setup.py (``[]`` if it has none)."""
         setup_py = self.repo(name) / "setup.py"
         return read_console_scripts(setup_py) if setup_py.is_file() else []
+
+    # --- this machine's model folders (outside the repos) ------------------------------------------------
+
+    def model_folders(self) -> dict[str, str]:
+        """Port name -> the local model folder it was generated from here ({} when none is recorded)."""
+        try:
+            data = json.loads((self.root / MODEL_FOLDERS_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(data, dict) else {}
+
+    def record_model_folder(self, name: str, folder: Path) -> None:
+        """Remember where port ``name``'s local model is (best effort: verify then asks for ``--model``)."""
+        data = {**self.model_folders(), name: str(Path(folder).resolve())}
+        path = self.root / MODEL_FOLDERS_FILE
+        try:
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass
 
     # --- state checks --------------------------------------------------------------------------------
 
@@ -345,12 +408,27 @@ def _not_a_git_repo(path: Path) -> str | None:
     return None
 
 
-def _repo_version(repo: Path) -> str | None:
+def _repo_version(repo: Path) -> tuple[str | None, str]:
     readme = repo / "README.md"
     if readme.is_file():
         match = WHEEL_MARKER.search(readme.read_text(encoding="utf-8", errors="replace"))
         if match:
-            return match["version"]
+            return match["version"], f"PyPI wheel {match['dist']}"
+    proc = git(repo, "describe", "--tags", "--exact-match", "HEAD", check=False)
+    tag = proc.stdout.strip() if proc.returncode == 0 else ""
+    if _VERSION_TEXT.fullmatch(tag):
+        return tag.lstrip("v"), f"tag {tag}"
+    branch = git(repo, "symbolic-ref", "--short", "-q", "HEAD", check=False).stdout.strip()
+    match = _RELEASE_NAME.search(branch)
+    if match and branch.lower().startswith(("release/", "release-")):
+        return match[1], f"branch {branch}"
+    proc = git(repo, "log", f"-{_SUBJECTS_SEARCHED}", "--format=%h %s", check=False)
+    for ahead, line in enumerate(proc.stdout.splitlines() if proc.returncode == 0 else ()):
+        commit, _, subject = line.partition(" ")
+        match = _RELEASE_NAME.search(subject) or _RELEASE_SUBJECT.match(subject)
+        if match:
+            after = f", {ahead} commit{'s' if ahead > 1 else ''} after it" if ahead else ""
+            return match[1], f"commit {commit} {subject[:60]!r}{after}"
     setup_py = repo / "setup.py"
     if setup_py.is_file():
         try:
@@ -361,17 +439,18 @@ def _repo_version(repo: Path) -> str | None:
             if isinstance(call, ast.Call) and _callee(call.func) == "setup":
                 version = next((_const(k.value) for k in call.keywords if k.arg == "version"), None)
                 if isinstance(version, str):
-                    return version
-    proc = git(repo, "log", "-1", "--format=%s", "--grep=^Release/", check=False)
-    match = _RELEASE_SUBJECT.match(proc.stdout.strip()) if proc.returncode == 0 else None
+                    return version, "setup.py"
+    proc = git(repo, "describe", "--tags", check=False)
+    described = proc.stdout.strip() if proc.returncode == 0 else ""
+    match = re.match(r"v?(\d+\.\d+\.\d+)", described)
     if match:
-        return match[1]
+        return match[1], f"git describe {described} (nearest tag)"
     version_py = repo / "release" / "python" / "version.py"
     if version_py.is_file():
         try:
             tree = ast.parse(version_py.read_text(encoding="utf-8"))
         except (SyntaxError, UnicodeDecodeError):
-            return None
+            return None, "release/python/version.py does not parse"
         parts = {
             t.id: node.value.value
             for node in tree.body
@@ -380,8 +459,8 @@ def _repo_version(repo: Path) -> str | None:
             if isinstance(t, ast.Name)
         }
         if all(isinstance(parts.get(k), str) for k in ("MAJOR", "MINOR", "PATCH")):
-            return f"{parts['MAJOR']}.{parts['MINOR']}.{parts['PATCH']}"
-    return None
+            return f"{parts['MAJOR']}.{parts['MINOR']}.{parts['PATCH']}", "release/python/version.py (often stale)"
+    return None, "no wheel marker, version tag, release branch or release commit"
 
 
 def _join(names: list[str]) -> str:

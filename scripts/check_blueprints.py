@@ -7,8 +7,8 @@
 transformers' ``check_modular_conversion`` habit: a blueprint edit is reviewed as the Python it generates. Each
 ``examples/<model>/`` folder with an ``example.yml`` (the port's name and options) is planned offline exactly as
 ``tao-scaffold generate --model examples/<model>`` would plan it, rendered with Copier and formatted with black,
-and compared file by file with ``tests/golden/<model>/``. Only the answers file's ``_commit`` and ``_src_path`` (the blueprint
-checkout's hash and path) are masked: everything else must match byte for byte.
+and compared file by file with ``tests/golden/<model>/``. Only the answers file's ``_commit`` (the blueprint checkout's
+hash) is masked: everything else must match byte for byte.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 EXAMPLES = ROOT / "examples"
 GOLDEN = ROOT / "tests" / "golden"
-_VOLATILE = re.compile(r"^(_commit|_src_path): .*$", re.MULTILINE)
+_VOLATILE = re.compile(r"^(_commit): .*$", re.MULTILINE)
 
 
 def example_dirs() -> list[Path]:
@@ -35,7 +35,7 @@ def example_dirs() -> list[Path]:
 
 
 def render_example(example: Path, dest: Path) -> None:
-    """Plan and render one example into ``dest`` (relative model path: no machine path in the output)."""
+    """Plan and render one example into ``dest`` (a port records its model folder's name: no machine path)."""
     import yaml
 
     from scaffolder.planner import plan_port

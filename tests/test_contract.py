@@ -34,6 +34,7 @@ def test_registry_equals_copier_choices_blueprints_and_verify():
 
 def test_plan_fields_equal_copier_questions():
     assert [f.name for f in dataclasses.fields(PortPlan)] == list(QUESTIONS)
+    assert QUESTIONS["copyright"]["default"] == layout.DEFAULT_COPYRIGHT == PortPlan.copyright
 
 
 def test_answers_file_and_subdirectory_are_the_layout_facts():

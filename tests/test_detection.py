@@ -195,8 +195,9 @@ def test_deformable_detr_single_stage_passes_its_fp64_gate():
 def test_second_generate_leaves_all_three_repos_clean(rtdetr_port, tmp_path):
     ws = tmp_path / "ws"
     shutil.copytree(rtdetr_port, ws, symlinks=True)
-    answers = ws / "tao-pytorch/nvidia_tao_pytorch/cv" / NAME / ".tao-scaffold-answers.yml"
-    model = __import__("yaml").safe_load(answers.read_text())["model"]
+    from scaffolder.workspace import Workspace
+
+    model = Workspace(ws).model_folders()[NAME]  # the port records only the folder's name; generate remembered it
     assert generate(Path(model), NAME, ws, "--allow-dirty") == 0
     assert clean(ws)
 

@@ -65,7 +65,9 @@ def test_full_run_with_workspace(tao_workspace_template: Path):
 
 def test_good_workspace(tao_workspace: Path):
     checks = workspace_checks(tao_workspace)
-    assert set(checks) == {"workspace", "workspace writes", "workspace layout", "workspace clean", "workspace writable"}
+    assert set(checks) == {"workspace", "workspace writes", "workspace layout", "workspace versions",
+                           "workspace submodules", "workspace imports", "workspace clean", "workspace writable"}
+    assert "tao-pytorch 7.3.0 (PyPI wheel nvidia-tao-pytorch)" in checks["workspace versions"].detail
     assert all(c.ok for c in checks.values()), format_checks(list(checks.values()))
     assert "vendored" in checks["workspace layout"].detail and "7.3.0" in checks["workspace layout"].detail
 

@@ -11,11 +11,13 @@ import os
 
 STAGE_HELP = """\
 stages (in order; --stages takes a comma list, or the alias trt):
-  static             py_compile + pylint --errors-only over the generated folders
+  static             py_compile + pylint --errors-only over the generated folders and backbone_v2 module
+                     (the patched backbone_v2/__init__.py: compiled)
   consistency        cross-phase rules on the files (mean/std, ONNX/engine/checkpoint hand-offs,
                      head width vs model_params_mapping, input size, ONNX names, __init__.py, console_scripts)
-  imports            every generated module imports (TensorRT-only modules: with tensorrt/pycuda stubbed
-                     when TensorRT is absent)
+  imports            TAO's own module of each repo, then every generated module (backbone_v2 included);
+                     missing third-party packages stubbed (tensorrt/pycuda when TensorRT is absent); when
+                     TAO's own module does not import: skipped as an environment problem, with the fix
   l0                 the generated L0 tests (tao-pytorch and tao-deploy)
   train              NAME train -e spec, bounded (1 epoch, batch 2, tiny synthetic or --data subset)
   export             NAME export -> ONNX; onnx.checker; ONNX Runtime vs PyTorch, fp32 max abs <= 1e-4
@@ -49,6 +51,8 @@ def register(subparsers) -> None:
     p.add_argument("--stages", metavar="A,B,...", help="run only these stages (default: all)")
     p.add_argument("--data", metavar="DIR", help="dataset in the task's format (default: a small synthetic one)")
     p.add_argument("--report", metavar="OUT", help="report folder (default: WORKSPACE/.tao-scaffold-verify/NAME)")
+    p.add_argument("--model", metavar="MODEL", help="hf_parity: the port's source model folder or hub id (default: "
+                   "what the port records -- a hub id, or a folder name generate remembered on this machine)")
     p.add_argument("--python", metavar="PY", help="local runner: interpreter with TAO's dependencies "
                    "(default: the one running tao-scaffold)")
     p.add_argument("--pytorch-image", metavar="IMAGE", help="docker runner: image for tao-pytorch stages "
@@ -95,6 +99,7 @@ def cmd_verify(args, progress) -> int:
         verbose=args.verbose,
         jobs=max(1, args.jobs),
         python=args.python,
+        model=args.model,
     )
     images = {}
     if args.pytorch_image:

@@ -35,6 +35,7 @@ class Options:
     verbose: bool = False
     jobs: int = 2
     python: str | None = None
+    model: str | None = None  # the port's source model (folder or hub id) when its recorded name is not enough
     argv_for_rerun: list[str] = field(default_factory=list)  # the verify command line, minus --stages
 
 

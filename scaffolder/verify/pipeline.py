@@ -163,6 +163,8 @@ def _rerun_argv(workspace: Path, name: str, options: Options, report_dir: Path) 
         argv += ["--python", options.python]
     if options.trt_precisions:
         argv += ["--trt-precision", ",".join(options.trt_precisions)]
+    if options.model:
+        argv += ["--model", options.model]
     if options.strict:
         argv.append("--strict")
     return argv

@@ -15,10 +15,9 @@ from typing import Any
 import yaml
 
 from scaffolder.errors import ScaffoldError
+from scaffolder.layout import ANSWERS_FILE, BACKBONE_V2_INIT, GENERATED_MARK, backbone_module_relpath  # ANSWERS_FILE: re-exported for verify
 from scaffolder.naming import pascal_case
 from scaffolder.workspace import DEPLOY_DOMAINS, PACKAGES, PYTORCH_DOMAINS, REPO_NAMES, Workspace
-
-from scaffolder.layout import ANSWERS_FILE  # noqa: E402  (re-exported for verify)
 DEPLOY_SUBTASKS = ("gen_trt_engine", "inference", "evaluate")
 
 
@@ -93,26 +92,43 @@ class Port:
             dirs.append(self.deploy_dir)
         return [d for d in dirs if d.is_dir()]
 
+    @property
+    def backbone_files(self) -> list[Path]:
+        """The generated backbone_v2 module (one of ours: it carries the generated mark) and the backbone_v2
+        ``__init__.py`` generate patched to register it; [] when the port reuses a TAO backbone."""
+        module = self.root / backbone_module_relpath(str(self.answers.get("backbone") or "_"))
+        try:
+            ours = module.is_file() and GENERATED_MARK in module.read_text(encoding="utf-8", errors="replace")[:600]
+        except OSError:
+            ours = False
+        return [module, self.root / BACKBONE_V2_INIT] if ours else []
+
+    @property
+    def patched_files(self) -> list[Path]:
+        """TAO's files among :meth:`python_files`: generate patched them, it did not write them."""
+        return [p for p in self.backbone_files if p.name == "__init__.py"]
+
     def python_files(self, dirs: list[Path] | None = None) -> list[Path]:
         files: list[Path] = []
         for folder in dirs if dirs is not None else self.generated_dirs():
             files += sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
-        return files
+        return files + (self.backbone_files if dirs is None else [])
 
     def modules(self, repo: str) -> list[str]:
-        """Dotted names of the generated modules of one repository (packages included)."""
+        """Dotted names of the generated modules of one repository (packages included; for tao-pytorch also a
+        generated backbone and the backbone_v2 package that registers it)."""
         repo_root = self.repo(repo)
-        names = []
+        paths = []
         for folder in self.package_dirs():
-            if repo_root not in folder.parents:
-                continue
-            for path in sorted(folder.rglob("*.py")):
-                if "__pycache__" in path.parts:
-                    continue
-                parts = list(path.relative_to(repo_root).with_suffix("").parts)
-                if parts[-1] == "__init__":
-                    parts = parts[:-1]
-                names.append(".".join(parts))
+            if repo_root in folder.parents:
+                paths += sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
+        paths += [p for p in self.backbone_files if repo_root in p.parents]
+        names = []
+        for path in paths:
+            parts = list(path.relative_to(repo_root).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            names.append(".".join(parts))
         return names
 
     def rel(self, path: Path | str) -> str:

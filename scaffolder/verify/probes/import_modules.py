@@ -1,10 +1,18 @@
-"""Import every generated module; modules that need an absent TensorRT/pycuda are retried with stubs.
+"""Import every generated module; modules that need an absent package are retried with stubs.
 
-    python import_modules.py --out result.json [--stub tensorrt,pycuda] [--stub-missing] module [module ...]
+    python import_modules.py --out result.json [--baseline MODULE ...] [--stub tensorrt,pycuda] [--stub-missing]
+                             module [module ...]
+
+``--baseline`` (repeatable): a stock TAO module of the repos the modules belong to (the task's reference
+network's entrypoint, its tao-core config), imported first: when TAO's own code does not import here, the
+environment is at fault, not the port. Each gets an entry in ``baselines``: ``ok``; ``stubbed`` (it imports
+once the packages in ``missing`` are stubbed; ``errors`` says what each one broke); or ``failed`` (``error``;
+it does not import even then). Whatever a stubbed one imported is dropped again before the port's modules
+are tried, so their results do not depend on it.
 
 Per module: ``ok`` (imported), ``failed`` (a real error), ``stubbed`` (failed only because a stubbed
 package is missing, then imported with that package replaced by an inert stub: the module's own code and
-its TAO imports are exercised, TensorRT itself is not), ``inconclusive`` (failed again with stubs in a way
+its TAO imports are exercised, the package itself is not), ``inconclusive`` (failed again with stubs in a way
 a stub can cause). With ``--stub-missing``, any other *third-party* package found missing on the way
 (e.g. TAO deploy's own ``pynvml``/``orjson`` in an environment built for tao-pytorch) is stubbed too and
 listed in ``stubbed_packages``; a missing ``nvidia_tao_*`` module is never stubbed: that is a real error.
@@ -94,9 +102,48 @@ def _summary(exc):
     return f"{type(exc).__name__}: {exc}{where}"
 
 
+def _baseline(module, stubbable):
+    """Import TAO's own ``module``, stubbing what is missing one package at a time; then forget it all."""
+    before = set(sys.modules)
+    finder = StubFinder(())
+    result = {"module": module, "status": "ok", "missing": []}
+    try:
+        for _attempt in range(20):
+            try:
+                importlib.import_module(module)
+                break
+            except ModuleNotFoundError as exc:
+                top = _missing_top(exc)
+                if not stubbable(top) or top in finder.tops:
+                    result.update(status="failed", error=_summary(exc))
+                    break
+                result.setdefault("errors", {})[top] = _summary(exc)
+                result["status"] = "stubbed"
+                result["missing"].append(top)
+                finder.tops.add(top)
+                if finder not in sys.meta_path:
+                    sys.meta_path.insert(0, finder)  # a failed import leaves nothing half-done in sys.modules
+            except BaseException as exc:  # noqa: BLE001 - TAO's module-level code may raise anything
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                result.update(status="failed", error=_summary(exc))
+                break
+    finally:
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
+        if finder.tops:  # no stub may leak into the port's imports: TAO's modules and the stubs go (third-party
+            for name in set(sys.modules) - before:  # extension modules stay: numpy cannot be imported twice)
+                if name.split(".")[0] in finder.tops or name.startswith("nvidia_tao"):
+                    sys.modules.pop(name, None)
+    print(f"import {module} (TAO's own, baseline): {result['status']}"
+          + (f" (missing: {', '.join(result['missing'])})" if result["missing"] else ""), flush=True)
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
+    parser.add_argument("--baseline", action="append", default=[])
     parser.add_argument("--stub", default="")
     parser.add_argument("--stub-missing", action="store_true")
     parser.add_argument("modules", nargs="+")
@@ -108,6 +155,7 @@ def main():
         return top in stub_tops or (args.stub_missing and top and not top.startswith("nvidia_tao")
                                     and top not in generated_tops)
 
+    baselines = [_baseline(module, stubbable) for module in args.baseline]
     results = {}
     needs_stub = []
     for module in args.modules:
@@ -164,7 +212,7 @@ def main():
         counts[item["status"]] = counts.get(item["status"], 0) + 1
     stubbed_packages = sorted(getattr(finder, "tops", ())) if needs_stub else []
     return {"ok": counts.get("failed", 0) == 0, "modules": results, "counts": counts,
-            "stubbed_packages": stubbed_packages}
+            "stubbed_packages": stubbed_packages, "baselines": baselines}
 
 
 if __name__ == "__main__":

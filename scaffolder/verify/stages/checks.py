@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from scaffolder.verify.consistency_rules import ERROR, check_port
-from scaffolder.verify.stages.base import Stage, StageFailed, StageRun
+from scaffolder.verify.stages.base import Stage, StageFailed, StageRun, StageSkipped
 
 TRT_PACKAGES = ("tensorrt", "pycuda")
 
@@ -31,10 +31,46 @@ class ConsistencyStage(Stage):
             run.reason = f"{len(errors)} violation{'s' if len(errors) > 1 else ''}; first: {errors[0]}"
 
 
+# Missing here, and no fault of the environment: pip cannot install them (ngcbase is NGC's own, only in TAO's images).
+NOT_ON_PYPI = ("ngcbase",)
+ENVIRONMENT_FIX = ("pip install -r tao-core/requirements.txt into {python} (what TAO's own code imports), or "
+                   "verify --python PY with an environment that has TAO's dependencies, or --runner docker")
+
+
+def stock_modules(port, repo: str) -> list[str]:
+    """TAO's own modules that the port's modules of ``repo``'s environment stand on: the console-script module of
+    the port's reference network in ``repo`` (from its setup.py) and, in tao-pytorch's, that network's tao-core
+    config (the port's tao-core modules import tao-core)."""
+    from scaffolder.layout import PACKAGES
+    from scaffolder.tasks import task_named
+    from scaffolder.workspace import script_name
+
+    network = task_named(port.task).tao_network
+    found = [entry.split("=", 1)[1].strip().split(":", 1)[0] for entry in port.workspace.console_scripts(repo)
+             if "=" in entry and script_name(entry) == network]
+    core = port.workspace.package("tao-core") / "config" / network / "default_config.py"
+    if repo == "tao-pytorch" and core.is_file():
+        found.append(f"{PACKAGES['tao-core']}.config.{network}.default_config")
+    return found[:2]
+
+
+def environment_problem(repo: str, baseline: dict, trt_available: bool) -> dict | None:
+    """What is wrong with ``repo``'s environment, from the probe's import of TAO's own module (None: nothing).
+    Packages a missing TensorRT explains, and those pip cannot install, are not the environment's fault."""
+    excused = set(NOT_ON_PYPI) | (set() if trt_available or repo != "tao-deploy" else set(TRT_PACKAGES))
+    missing = [m for m in baseline.get("missing", []) if m not in excused]
+    if baseline.get("status") != "failed" and not missing:
+        return None
+    errors = baseline.get("errors", {})
+    error = baseline.get("error") or next((errors[m] for m in missing if m in errors), "")
+    return {"repo": repo, "module": baseline.get("module"), "missing": missing, "error": error,
+            "imports_with_stubs": baseline.get("status") != "failed"}
+
+
 class ImportsStage(Stage):
     name = "imports"
     priority = 10
-    title = "every generated module imports in its repo's environment"
+    title = "every generated module imports in its repo's environment (after TAO's own module of that repo)"
 
     def run(self, ctx, run: StageRun) -> None:
         port = ctx.port
@@ -42,19 +78,24 @@ class ImportsStage(Stage):
         if port.deploy_dir is not None:
             groups.append(("tao-deploy", port.modules("tao-deploy")))
         totals: dict[str, int] = {}
-        stubbed, inconclusive, stubbed_packages = [], [], []
+        stubbed, inconclusive, stubbed_packages, problems = [], [], [], []
         for repo, modules in groups:
             if not modules:
                 continue
-            args = list(modules)
+            # Both repos alike: a third-party package this environment lacks is stubbed (never nvidia_tao_*), and
+            # without TensorRT the deploy modules get TensorRT/pycuda stubs.
+            args = ["--stub-missing", *modules]
             if repo == "tao-deploy" and not ctx.trt().available:
-                # Without TensorRT this environment is not a tao-deploy one: stub TensorRT/pycuda and any other
-                # third-party package TAO deploy needs but this environment lacks (never nvidia_tao_*).
-                args = ["--stub", ",".join(TRT_PACKAGES), "--stub-missing", *args]
-            result, data = run.probe("import_modules.py", args, repo=repo, tag=repo)
+                args = ["--stub", ",".join(TRT_PACKAGES), *args]
+            args = [arg for module in stock_modules(port, repo) for arg in ("--baseline", module)] + args
+            _result, data = run.probe("import_modules.py", args, repo=repo, tag=repo)
             stubbed_packages += data.get("stubbed_packages", [])
             if data.get("crashed"):
                 raise StageFailed(f"import probe in {repo} failed: {data.get('error')}", [f"log: {ctx.rel(run.log_path)}"])
+            for baseline in data.get("baselines", []):
+                run.metrics.setdefault("baseline", {})[baseline["module"]] = baseline["status"]
+                problem = environment_problem(repo, baseline, ctx.trt().available)
+                problems += [problem] if problem else []
             for module, item in data.get("modules", {}).items():
                 status = item.get("status")
                 totals[status] = totals.get(status, 0) + 1
@@ -66,18 +107,40 @@ class ImportsStage(Stage):
                     inconclusive.append(f"{module}: {item.get('error')}")
         run.metrics.update({"modules": sum(totals.values()), **{k: v for k, v in sorted(totals.items())}})
         if stubbed:
-            extra = sorted(set(stubbed_packages) - set(TRT_PACKAGES))
-            run.metrics["stubbed_packages"] = sorted(set(stubbed_packages))
+            packages = sorted(set(stubbed_packages))
+            run.metrics["stubbed_packages"] = packages
+            why = [f"TensorRT/pycuda: {ctx.trt().reason}"] if set(packages) & set(TRT_PACKAGES) else []
+            why += [f"{', '.join(sorted(set(packages) - set(TRT_PACKAGES)))}: missing from this environment"] \
+                if set(packages) - set(TRT_PACKAGES) else []
             run.warnings.append(
-                f"{len(stubbed)} deploy modules need TensorRT/pycuda ({ctx.trt().reason}); they were imported with "
-                f"{', '.join(sorted(set(stubbed_packages)))} stubbed"
-                + (f" ({', '.join(extra)}: TAO deploy dependencies missing from this environment)" if extra else "")
-                + ", which checks their own code and TAO imports but not TensorRT: "
+                f"{len(stubbed)} modules were imported with {', '.join(packages)} stubbed ({'; '.join(why)}), which "
+                "checks their own code and TAO imports, not those packages: "
                 + ", ".join(m.rsplit(".", 2)[-2] + "." + m.rsplit(".", 1)[-1] for m in stubbed)
             )
         run.warnings += [f"not verifiable with stubs: {m}" for m in inconclusive]
+        if problems:
+            self._blame_environment(ctx, run, problems)
         if run.messages:
             run.reason = f"{len(run.messages)} module{'s' if len(run.messages) > 1 else ''} failed to import; first: {run.messages[0]}"
+
+    @staticmethod
+    def _blame_environment(ctx, run: StageRun, problems: list[dict]) -> None:
+        """TAO's own module does not import here: the environment's problem, reported as such (a skip that fails
+        verify). The port's modules still fail the stage when TAO's imports with the same stubs and theirs do not."""
+        parts = []
+        for p in problems:
+            missing = f"missing {', '.join(p['missing'])}" if p["missing"] else "it fails even with stubs"
+            parts.append(f"TAO's own {p['module']} ({p['repo']}) does not import here: {p['error']} ({missing})")
+        packages = sorted({m for p in problems for m in p["missing"]})
+        run.metrics["environment_missing"] = packages
+        reason = ("environment problem, not a port failure: " + "; ".join(parts) + " -- fix: "
+                  + ENVIRONMENT_FIX.format(python=getattr(ctx.runner, "python", "python")))
+        if run.messages and all(p["imports_with_stubs"] for p in problems):
+            run.warnings.append(reason)  # TAO imports with the stubs, the port does not: the port's failure
+            return
+        run.warnings += [f"not conclusive while TAO's own modules fail: {m}" for m in run.messages]
+        run.messages.clear()
+        raise StageSkipped(reason)
 
 
 class L0Stage(Stage):

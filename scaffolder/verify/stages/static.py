@@ -1,5 +1,8 @@
 """``static``: every generated file compiles, and ``pylint --errors-only`` finds nothing.
 
+The generated files: the port's folders and, for a backbone generated into backbone_v2, that module and
+TAO's ``backbone_v2/__init__.py`` generate patched to register it (compiled; not linted, see ``run``).
+
 Runs on this machine (pylint is a tao-scaffold test dependency) with
 ``PYTHONPATH=<ws>/tao-core:<ws>/tao-pytorch:<ws>/tao-deploy``, whatever the runner. Two pylint findings
 are known false positives of TAO's patterns and are reported as notes, not errors:
@@ -33,7 +36,7 @@ jobs=1
 class StaticStage(Stage):
     name = "static"
     priority = 9
-    title = "py_compile + pylint --errors-only over the generated folders"
+    title = "py_compile + pylint --errors-only over the generated folders and backbone"
 
     def run(self, ctx, run: StageRun) -> None:
         files = ctx.port.python_files()
@@ -60,8 +63,11 @@ class StaticStage(Stage):
         rcfile.write_text(PYLINTRC, encoding="utf-8")
         ws = ctx.port.root
         pythonpath = os.pathsep.join(str(ws / r) for r in ("tao-core", "tao-pytorch", "tao-deploy"))
+        # TAO's backbone_v2/__init__.py, which generate patched, is compiled above but not linted: pylint infers every
+        # TAO backbone through it (~2 CPU-minutes), and the patch (one import, one __all__ entry) runs in `imports`.
+        linted = [p for p in files if p not in ctx.port.patched_files]
         argv = [sys.executable, "-m", "pylint", "--errors-only", f"--rcfile={rcfile}", f"--msg-template={MSG_TEMPLATE}",
-                "--score=n", "--persistent=n", *[str(p) for p in files]]
+                "--score=n", "--persistent=n", *[str(p) for p in linted]]
         line = f"cd {ws} && env PYTHONPATH={pythonpath} " + " ".join(
             a if re.fullmatch(r"[\w./=+:-]+", a) else f"'{a}'" for a in argv)
         run.commands.append(line)

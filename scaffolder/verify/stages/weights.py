@@ -11,15 +11,21 @@ from scaffolder.verify.stages.base import Stage, StageFailed, StageRun, StageSki
 TOLERANCE = 1e-4
 
 
-def _hf_config(model: str) -> Path | None:
-    """config.json of the port's source model: its local folder, else the HF cache (never the network)."""
-    local = Path(model).expanduser()
-    if (local / "config.json").is_file():
-        return local / "config.json"
+def _hf_config(ctx) -> Path | None:
+    """config.json of the port's source model, never from the network: ``verify --model``; the recorded model
+    as a folder (ports of older versions recorded paths); the folder generate recorded on this machine
+    (the port records only its name); the HF cache for a hub id."""
+    model = str(ctx.port.answers.get("model", ""))
+    candidates = [ctx.options.model] if ctx.options.model else []
+    candidates += [model, ctx.port.workspace.model_folders().get(ctx.port.name, "")] if model else []
+    for candidate in filter(None, candidates):
+        local = Path(candidate).expanduser()
+        if (local / "config.json").is_file():
+            return local / "config.json"
     try:
         from huggingface_hub import try_to_load_from_cache
 
-        cached = try_to_load_from_cache(model, "config.json")
+        cached = try_to_load_from_cache(ctx.options.model or model, "config.json")
     except Exception:  # noqa: BLE001 - a malformed id or cache simply means "not available"
         return None
     return Path(cached) if isinstance(cached, str) else None
@@ -43,9 +49,9 @@ class HfParityStage(Stage):
         if not answers.get("weight_mapping"):
             return StageSkipped("the port has no HF weight mapping (generated with --no-weights, or no rules for "
                                 f"family {answers.get('family')!r})", required=False)
-        if _hf_config(str(answers.get("model", ""))) is None:
-            return StageSkipped(f"config.json of {answers.get('model')!r} is neither a local folder nor in the "
-                                "HF cache", required=False)
+        if _hf_config(ctx) is None:
+            return StageSkipped(f"config.json of {ctx.options.model or answers.get('model')!r} is neither a local "
+                                "folder nor in the HF cache (pass the model folder with --model)", required=False)
         return None
 
     def run(self, ctx, run: StageRun) -> None:
@@ -53,7 +59,7 @@ class HfParityStage(Stage):
         task = ctx.port.task
         config = ctx.probe_dir / "hf_model" / "config.json"
         config.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(_hf_config(str(answers["model"])), config)
+        shutil.copyfile(_hf_config(ctx), config)
         args = ["--name", ctx.port.name, "--config-class", ctx.task.config_class(ctx.port, "tao-pytorch"),
                 "--hf-config", ctx.target(config), "--hf-features", _hf_features(str(answers.get("family", "")), task),
                 "--auto-class", hf_auto_class_for(task_named(task), answers.get("task_params"),
