@@ -210,7 +210,8 @@ MAX_TEXT_LENGTH = 2_000
 IMG_SIZE_RANGE = (8, 8192)
 MAX_CHANNELS = 16
 OPSET_RANGE = (7, 30)
-MAPPING_OPS = ("copy", "concat", "reshape", "permute", "squeeze", "unsqueeze", "fill", "optional")  # runtime OPS
+MAPPING_OPS = ("copy", "concat", "reshape", "permute", "squeeze", "unsqueeze", "fill", "optional",
+               "first_of")  # runtime OPS
 _COMBINE_OPS, _SHAPE_OPS = ("copy", "concat", "fill"), ("reshape", "permute", "squeeze", "unsqueeze")
 _VERSION = re.compile(r"^[0-9]+(\.[0-9A-Za-z]+){0,5}([+-][0-9A-Za-z.]+)?$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -368,6 +369,11 @@ def _row_problem(row: Any) -> str | None:
         return "has no ops (or too many)"
     if isinstance(ops[0], (list, tuple)) and list(ops[0]) == ["optional", None]:
         ops = ops[1:]  # a row the checkpoint may lack; the steps after it follow the usual rule
+    if ops and isinstance(ops[0], (list, tuple)) and list(ops[0]) == ["first_of", None]:
+        then = ops[1] if len(ops) >= 2 else None
+        if not (len(hf_keys) >= 2 and isinstance(then, (list, tuple)) and list(then[:1]) == ["copy"]):
+            return "has first_of without alternative HF keys and a copy step after it"
+        ops, hf_keys = ops[1:], hf_keys[:1]  # alternative names of one tensor: one source
     for position, op in enumerate(ops):
         if not (isinstance(op, (list, tuple)) and len(op) == 2 and op[0] in MAPPING_OPS):
             return f"has an op {_shown(op)} that is not [op, arg] with op one of {', '.join(MAPPING_OPS)}"
@@ -383,6 +389,7 @@ def _row_problem(row: Any) -> str | None:
             "reshape": _int_list(arg, -1),
             "permute": _int_list(arg, 0),
             "optional": False,  # only as the first step (stripped above)
+            "first_of": False,  # only right before copy (stripped above)
             "fill": (isinstance(arg, (list, tuple)) and len(arg) == 2 and _is_number(arg[0])
                      and _int_list(arg[1], 0) and not hf_keys),
         }[name]

@@ -79,6 +79,8 @@ def strategy_reason(family: catalog.Family, variant: catalog.Variant, info) -> s
     """Why the port gets its backbone the way it does (shown by inspect, kept in the plan)."""
     geometry = family.describe_config(info.config)
     if variant.strategy == "reuse":
+        if family.reuse_reason:
+            return family.reuse_reason.format(backbone=variant.backbone, geometry=geometry)
         return f"TAO backbone_v2 registers {variant.backbone}, matching {geometry}"
     missing = family.missing_reason or f"TAO 7.3 has no {family.name} backbone"
     target = backbone_module_relpath(variant.backbone).split("/", 1)[1]

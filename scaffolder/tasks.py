@@ -89,7 +89,8 @@ CLASSIFICATION = TaskSpec(
 
 DETECTION = TaskSpec(
     name="detection",
-    summary="object detection on TAO's RT-DETR (HybridEncoder + RTDETRTransformer, criterion, COCO data module)",
+    summary="object detection on TAO's RT-DETR or Deformable DETR (its model, criterion, postprocess, COCO data "
+            "module)",
     pipeline_tags=("object-detection",),
     architecture_suffixes=("ForObjectDetection",),
     hf_auto_class="AutoModelForObjectDetection",
@@ -97,9 +98,10 @@ DETECTION = TaskSpec(
     tao_model="rtdetr",
     tao_model_builder="scaffolder.convert.tao_models:build_detector",
     verify_support="scaffolder.verify.tasks.detection:DetectionTask",
-    # The detector's geometry (defaults: TAO's RT-DETR r50 config); the planner fills them from the HF model.
+    # The detector's geometry (defaults: TAO's RT-DETR r50 config); the planner fills them from the HF model
+    # (scaffolder/catalog/rt_detr.py, deformable_detr.py). One blueprint renders both detectors.
     params={
-        "detector": "rtdetr",  # TAO network the port reuses
+        "detector": "rtdetr",  # TAO network the port reuses: rtdetr | deformable_detr
         "convert_scope": "model",  # "model": full detector from HF | "backbone": HF backbone, detector fresh
         "eval_spatial_size": [640, 640],  # [h, w]; TAO precomputes anchors for it, export uses it
         "num_queries": 300,
@@ -113,9 +115,16 @@ DETECTION = TaskSpec(
         "feat_channels": [256, 256, 256],
         "return_interm_indices": [1, 2, 3],
         "dn_number": 100,
-        "first_category_id": 0,  # COCO category_id of label 0 (RT-DETR: 0-based contiguous ids)
+        "first_category_id": 0,  # COCO category_id of classmap line 0 (RT-DETR: 0; D-DETR: 1, label 0 = background)
+        # Deformable DETR only (TAO's deformable_detr model section); RT-DETR ports keep these defaults
+        "num_feature_levels": 3,
+        "with_box_refine": False,
+        "enc_n_points": 4,
+        "dec_n_points": 4,
+        "dropout_ratio": 0.0,
     },
-    input_names=("inputs",),  # TAO's rtdetr export.py
+    plan_check="scaffolder.convert.tao_models:check_detection_plan",
+    input_names=("inputs",),  # TAO's rtdetr / deformable_detr export.py
     output_names=("pred_logits", "pred_boxes"),
 )
 
@@ -170,6 +179,18 @@ def hf_auto_class_for(spec: TaskSpec, task_params: Mapping[str, Any] | None, arc
     if any(str(a).endswith("ForImageClassification") for a in architectures or ()):
         return "AutoModelForImageClassification"
     return "AutoModel"
+
+
+# The `tao_model` a converted checkpoint carries per detector: TAO's deformable_detr train reads a plain
+# {"state_dict"} (its loader has no tao_model adapter).
+DETECTOR_TAO_MODELS = {"rtdetr": "rtdetr", "deformable_detr": ""}
+
+
+def tao_model_for(spec: TaskSpec, task_params: Mapping[str, Any] | None) -> str:
+    """The ``tao_model`` a converted checkpoint of this port carries (TaskSpec.tao_model, per detector)."""
+    if spec.name == DETECTION.name:
+        return DETECTOR_TAO_MODELS.get((task_params or {}).get("detector", "rtdetr"), spec.tao_model)
+    return spec.tao_model
 
 
 def task_names() -> list[str]:

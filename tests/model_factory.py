@@ -450,3 +450,32 @@ def make_rtdetr_dir(dest: Path, *, depth: int = 18, num_queries: int = 30, decod
     (dest / "preprocessor_config.json").write_text(
         json.dumps({**RTDETR_PREPROCESSOR, "size": {"height": size, "width": size}}, indent=2), encoding="utf-8")
     return dest
+
+
+DDETR_PREPROCESSOR = {
+    "do_convert_annotations": True, "do_normalize": True, "do_pad": True, "do_rescale": True, "do_resize": True,
+    "format": "coco_detection", "image_mean": [0.485, 0.456, 0.406], "image_processor_type": "DeformableDetrImageProcessor",
+    "image_std": [0.229, 0.224, 0.225], "resample": 2, "rescale_factor": 1 / 255,
+}
+
+
+def make_ddetr_dir(dest: Path, *, num_queries: int = 20, encoder_layers: int = 1, decoder_layers: int = 2,
+                   d_model: int = 128, ffn_dim: int = 256, size: int = 192, num_objects: int = 3,
+                   with_box_refine: bool = True, **overrides: Any) -> Path:
+    """config.json + preprocessor_config.json of a single-stage Deformable DETR (HF's timm resnet50 backbone, a
+    reduced transformer, no weights). Labels follow HF's COCO checkpoints: id 0 is "N/A" (TAO's background),
+    objects are 1..num_objects, so num_labels = num_objects + 1."""
+    from transformers import DeformableDetrConfig
+
+    labels = {0: "N/A", **{i: f"object_{i}" for i in range(1, num_objects + 1)}}
+    config = DeformableDetrConfig(
+        num_queries=num_queries, encoder_layers=encoder_layers, decoder_layers=decoder_layers, d_model=d_model,
+        encoder_ffn_dim=ffn_dim, decoder_ffn_dim=ffn_dim, with_box_refine=with_box_refine, two_stage=False,
+        use_pretrained_backbone=False, id2label=labels, label2id={v: k for k, v in labels.items()}, **overrides)
+    config.architectures = ["DeformableDetrForObjectDetection"]
+    dest.mkdir(parents=True, exist_ok=True)
+    config.save_pretrained(dest)
+    (dest / "preprocessor_config.json").write_text(
+        json.dumps({**DDETR_PREPROCESSOR, "size": {"shortest_edge": size, "longest_edge": size * 5 // 3}}, indent=2),
+        encoding="utf-8")
+    return dest

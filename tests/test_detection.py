@@ -1,8 +1,11 @@
-"""Detection ports on TAO's RT-DETR: routing, refusals, plan defaults, weights, generate/update, verify (no mocks).
+"""Detection ports on TAO's RT-DETR and Deformable DETR: routing, refusals, plan defaults, weights, generate/update,
+verify (no mocks).
 
 Expensive set-ups are shared: ``rtdetr_port`` (one ``generate`` of a reduced RT-DETR r18vd -- 30 queries, one
-decoder layer, 256 px -- into a copy of the cached TAO workspace) and ``rtdetr_verify`` (one full local CPU verify
-of it, a few minutes on 2 cores). Parity of the other detectors runs only the ``hf_parity`` stage.
+decoder layer, 256 px -- into a copy of the cached TAO workspace), ``rtdetr_verify`` (one full local CPU verify
+of it, a few minutes on 2 cores) and ``ddetr_port`` (one ``generate`` of a single-stage box-refine Deformable DETR:
+timm resnet50, 128 wide, 1 encoder / 2 decoder layers, 20 queries, 192 px). Parity of the other detectors runs only
+the ``hf_parity`` stage (a full CPU verify of the D-DETR port takes ~5.5 min on 2 cores: run by hand).
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ from pathlib import Path
 import pytest
 
 from scaffolder.cli import main
-from tests.model_factory import make_model_dir, make_rtdetr_dir
+from tests.model_factory import make_ddetr_dir, make_model_dir, make_rtdetr_dir
 from tests.report_checks import assert_complete_report
 
 PROJECT = Path(__file__).resolve().parent.parent
 EXAMPLE = PROJECT / "examples" / "PekingU-rtdetr_r50vd"
 NAME = "rtdetr_tiny"
+DDETR_NAME = "ddetr_tiny"
 REPOS = ("tao-core", "tao-pytorch", "tao-deploy")
 CPU_STAGES = ["static", "consistency", "imports", "l0", "train", "export", "deploy-preprocess", "hf_parity"]
 TRT_STAGES = ["gen_trt_engine", "trt_inference", "trt_evaluate", "trt_parity"]
@@ -78,6 +82,17 @@ def rtdetr_port(tao_workspace_template: Path, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def ddetr_port(tao_workspace_template: Path, tmp_path_factory) -> Path:
+    """A workspace with the reduced Deformable DETR (box refine) port generated and committed (read it only)."""
+    root = tmp_path_factory.mktemp("ddetr")
+    ws = root / "ws"
+    shutil.copytree(tao_workspace_template, ws, symlinks=True)
+    assert generate(make_ddetr_dir(root / "ddetr-r50"), DDETR_NAME, ws) == 0
+    commit_all(ws, "ddetr port")
+    return ws
+
+
+@pytest.fixture(scope="session")
 def rtdetr_verify(rtdetr_port: Path) -> dict:
     """The one TAO-level verify of an RT-DETR port (every stage, local runner, CPU)."""
     return verify(rtdetr_port, NAME, rtdetr_port.parent / "report")
@@ -94,6 +109,21 @@ def test_rtdetr_example_plans_a_detection_port_with_the_models_defaults():
     assert plan.mean == [0.0, 0.0, 0.0] and plan.std == [1.0, 1.0, 1.0]  # do_normalize: false
     assert plan.num_classes == 80 and plan.class_names[0] == "person" and plan.class_names[-1] == "toothbrush"
     assert plan.input_names == ["inputs"] and plan.output_names == ["pred_logits", "pred_boxes"]
+
+
+def test_deformable_detr_plans_a_port_on_taos_deformable_detr(tmp_path):
+    """Single stage D-DETR: TAO's deformable_detr with HF's geometry; id 0 ("N/A") is TAO's background."""
+    plan = plan_of(make_ddetr_dir(tmp_path / "ddetr"))
+    p = plan.task_params
+    assert (plan.task, plan.family, plan.backbone, plan.backbone_strategy) == ("detection", "deformable_detr",
+                                                                              "resnet_50", "reuse")
+    assert "TAO's deformable_detr builds resnet_50" in plan.strategy_reason
+    assert (p["detector"], p["first_category_id"], p["with_box_refine"]) == ("deformable_detr", 1, True)
+    assert (p["num_feature_levels"], p["return_interm_indices"]) == (4, [1, 2, 3, 4])
+    assert (p["hidden_dim"], p["enc_layers"], p["dec_layers"], p["dim_feedforward"]) == (128, 1, 2, 256)
+    assert p["eval_spatial_size"] == [192, 192] and (p["num_queries"], p["num_select"]) == (20, 80)  # 20 x 4 < 100
+    assert plan.num_classes == 4 and plan.class_names == ["N/A", "object_1", "object_2", "object_3"]
+    assert plan.mean == [0.485, 0.456, 0.406] and plan.std == [0.229, 0.224, 0.225]
 
 
 def test_reduced_rtdetr_v2_plans_its_geometry(tmp_path):
@@ -127,6 +157,11 @@ def test_two_stage_deformable_detr_is_refused_and_the_workspace_untouched(tao_wo
     assert "two_stage" in err and "no two-stage option" in err
 
 
+def test_deformable_detr_geometry_taos_ddmodel_cannot_build_is_refused(tao_workspace, tmp_path, capsys):
+    err = _refused(make_ddetr_dir(tmp_path / "ddetr-2lv", num_feature_levels=2), tao_workspace, capsys)
+    assert "num_feature_levels=2" in err
+
+
 def test_detr_is_refused_naming_the_backbone_route(tao_workspace, tmp_path, capsys):
     from transformers import DetrConfig
 
@@ -158,48 +193,86 @@ def test_rtdetr_mapping_covers_every_tao_tensor_and_names_the_checkpoint_keys():
     assert "model.backbone.layer1.0.downsample.1.weight" in tao_keys and len(tao_keys) == len(set(tao_keys)) == 791
 
 
-def test_deformable_detr_single_stage_passes_its_fp64_gate():
-    """HF Deformable DETR (box refine) -> TAO deformable_detr through the catalog rules: the fp64 gate."""
+def test_deformable_detr_without_box_refine_passes_its_fp64_gate(tmp_path):
+    """HF Deformable DETR (no box refine) -> TAO deformable_detr through the catalog rules and a save_pretrained
+    checkpoint (tied heads: one name each), into the model TAO trains (4-channel input): the fp64 gate."""
     import torch
-    from transformers import DeformableDetrConfig, DeformableDetrForObjectDetection
+    from transformers import AutoConfig, DeformableDetrForObjectDetection
 
     from scaffolder.catalog import family_named
+    from scaffolder.catalog.deformable_detr import plan_params
     from scaffolder.convert.engine import derive_mapping
     from scaffolder.convert.hf_keys import checkpoint_view
-    from scaffolder.convert.runtime import apply_mapping
+    from scaffolder.convert.runtime import apply_mapping, load_hf_state_dict
     from scaffolder.convert.tao_models import build_detector
 
     sys.path.insert(0, str(PROJECT / "scaffolder" / "verify" / "probes"))  # probes import their helpers flat
     from _common import well_conditioned  # pylint: disable=import-error
 
-    config = DeformableDetrConfig(num_labels=5, with_box_refine=True, two_stage=False, use_pretrained_backbone=False,
-                                  num_queries=20, encoder_layers=1, decoder_layers=2)
+    config = AutoConfig.from_pretrained(make_ddetr_dir(tmp_path / "hf", with_box_refine=False))
     torch.manual_seed(0)
     hf = DeformableDetrForObjectDetection(config).eval()
     well_conditioned(hf, 0)
-    tao = build_detector("resnet_50", 5, {"detector": "deformable_detr", "num_queries": 20, "enc_layers": 1,
-                                          "dec_layers": 2}).eval()
+    tao = build_detector("resnet_50", 4, plan_params(config.to_dict(), {})).eval()
     mapping = derive_mapping(checkpoint_view(hf)[0], tao.state_dict(), family_named("deformable_detr"), "detection")
     assert mapping.ok, mapping.problems()
-    tao.load_state_dict(apply_mapping(checkpoint_view(hf)[0], mapping.table()), strict=True)
-    x = torch.rand(1, 3, 192, 192, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    hf.save_pretrained(tmp_path / "saved")
+    tao.load_state_dict(apply_mapping(load_hf_state_dict(tmp_path / "saved"), mapping.table()), strict=True)
+    x = torch.rand(1, 3, 160, 192, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     hf.double(), tao.double()
     with torch.no_grad():
-        ref = hf(pixel_values=x, pixel_mask=torch.ones(1, 192, 192, dtype=torch.long))
-        got = tao(x)
+        ref = hf(pixel_values=x, pixel_mask=torch.ones(1, 160, 192, dtype=torch.long))
+        got = tao(torch.cat([x, torch.zeros_like(x[:, :1])], dim=1))  # image + padding mask (none)
     assert (ref.logits - got["pred_logits"]).abs().max().item() <= 1e-4
     assert (ref.pred_boxes - got["pred_boxes"]).abs().max().item() <= 1e-4
 
 
+def test_export_parity_topk_gate_matches_detections_not_raw_values():
+    """The ORT-vs-PyTorch gate of box-refine detectors: same label, IoU >= 0.99, |score| <= 1e-3 per top-k item."""
+    import numpy as np
+
+    sys.path.insert(0, str(PROJECT / "scaffolder" / "verify" / "probes"))
+    from export_parity import topk_agreement  # pylint: disable=import-error
+
+    rng = np.random.default_rng(0)
+    logits, boxes = rng.normal(size=(2, 30, 4)) * 3, rng.uniform(0.3, 0.6, size=(2, 30, 4))
+    close = topk_agreement(logits, boxes, logits + 2e-4, boxes + 1e-4, 10)
+    assert close["topk_matched"] == close["topk_total"] == 20
+    moved = boxes.copy()
+    moved[:, :, 0] += 0.05
+    far = topk_agreement(logits, boxes, logits, moved, 10)
+    assert far["topk_matched"] == 0
+
+
 # -- generate / update -----------------------------------------------------------------------------------
-def test_second_generate_leaves_all_three_repos_clean(rtdetr_port, tmp_path):
+@pytest.mark.parametrize("port, name", [("rtdetr_port", NAME), ("ddetr_port", DDETR_NAME)])
+def test_second_generate_leaves_all_three_repos_clean(port, name, request, tmp_path):
     ws = tmp_path / "ws"
-    shutil.copytree(rtdetr_port, ws, symlinks=True)
+    shutil.copytree(request.getfixturevalue(port), ws, symlinks=True)
     from scaffolder.workspace import Workspace
 
-    model = Workspace(ws).model_folders()[NAME]  # the port records only the folder's name; generate remembered it
-    assert generate(Path(model), NAME, ws, "--allow-dirty") == 0
+    model = Workspace(ws).model_folders()[name]  # the port records only the folder's name; generate remembered it
+    assert generate(Path(model), name, ws, "--allow-dirty") == 0
     assert clean(ws)
+
+
+def test_deformable_detr_port_writes_taos_conventions(ddetr_port):
+    """Classmap without background, plain converter checkpoint, the processor's mean/std in every spec."""
+    import yaml
+
+    cv = ddetr_port / "tao-pytorch/nvidia_tao_pytorch/cv" / DDETR_NAME
+    deploy = ddetr_port / "tao-deploy/nvidia_tao_deploy/cv" / DDETR_NAME
+    assert (cv / "experiment_specs/classmap.txt").read_text() == "object_1\nobject_2\nobject_3\n"
+    assert not (cv / "model/backbone.py").exists()  # TAO's deformable_detr builds resnet_50 itself
+    assert 'TAO_MODEL = ""' in (cv / "utils/hf_checkpoint_converter.py").read_text()
+    assert 'BACKBONE_PREFIX = "model.backbone.0.body."' in (cv / "utils/hf_checkpoint_converter.py").read_text()
+    assert "FIRST_CATEGORY_ID = 1" in (deploy / "scripts/inference.py").read_text()
+    for spec in [cv / "experiment_specs/experiment_spec.yaml", *sorted((deploy / "specs").glob("*.yaml"))]:
+        aug = yaml.safe_load(spec.read_text())["dataset"]["augmentation"]
+        assert aug["input_std"] == [0.229, 0.224, 0.225], spec  # not TAO deploy's 0.224 on every channel
+    train = yaml.safe_load((cv / "experiment_specs/experiment_spec.yaml").read_text())
+    assert train["model"]["with_box_refine"] is True and train["dataset"]["num_classes"] == 4
+    assert [train["evaluate"]["input_height"], train["export"]["input_height"]] == [192, 192]
 
 
 @pytest.fixture
@@ -232,6 +305,32 @@ def test_update_keeps_a_hand_edit_in_a_detection_port(tao_workspace, template, t
 
 
 # -- verify ----------------------------------------------------------------------------------------------
+def test_deformable_detr_consistency_rules_catch_tao_deploys_std_and_another_engine_size(ddetr_port, tmp_path):
+    """The D-DETR port is consistent as generated; TAO deploy's std 0.224 or a deploy spec evaluating at another
+    size than the ONNX input is an error naming the file and key."""
+    import yaml
+
+    from scaffolder.verify.consistency_rules import check_port
+    from scaffolder.verify.port import load_port
+    from scaffolder.verify.tasks import get_task
+
+    def errors(ws):
+        port = load_port(ws, DDETR_NAME)
+        return [str(v) for v in check_port(port, get_task(port.task).for_port(port)) if v.severity == "error"]
+
+    assert errors(ddetr_port) == []
+    ws = tmp_path / "ws"
+    shutil.copytree(ddetr_port, ws, symlinks=True)
+    spec = ws / "tao-deploy/nvidia_tao_deploy/cv" / DDETR_NAME / "specs/evaluate.yaml"
+    data = yaml.safe_load(spec.read_text())
+    data["dataset"]["augmentation"]["input_std"] = [0.224, 0.224, 0.224]
+    data["evaluate"]["input_height"] = 224
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    found = errors(ws)
+    assert any("evaluate.yaml: dataset.augmentation.input_std" in e for e in found), found
+    assert any("evaluate.yaml: evaluate.input_height/input_width" in e for e in found), found
+
+
 @pytest.mark.slow
 def test_rtdetr_port_passes_every_cpu_stage_with_trt_skipped(rtdetr_port, rtdetr_verify):
     report = rtdetr_verify
@@ -264,3 +363,13 @@ def test_resnet50_backbone_under_rtdetr_passes_backbone_parity(tao_workspace, tm
     parity = stage(verify(tao_workspace, "resnet_rtdetr", tmp_path / "report", "hf_parity"), "hf_parity")
     assert parity["status"] == "passed", parity.get("reason")
     assert parity["metrics"]["max_abs_features"] <= 1e-4 and parity["metrics"]["scope"] == "backbone"
+
+
+def test_deformable_detr_port_passes_hf_parity_through_its_fp64_gate(ddetr_port, tmp_path):
+    """The generated converter's checkpoint, loaded the way TAO's deformable_detr loads it, reproduces HF (fp64)."""
+    parity = stage(verify(ddetr_port, DDETR_NAME, tmp_path / "report", "hf_parity"), "hf_parity")
+    assert parity["status"] == "passed", parity.get("reason")
+    metrics = parity["metrics"]
+    assert metrics["fp64_gate"] is True and metrics["tao_keys_sorted_match"] is True
+    assert metrics["fp64_max_abs_logits"] <= 1e-4 and metrics["fp64_max_abs_boxes"] <= 1e-4
+    assert metrics["tao_keys_loaded"].split("/")[0] == metrics["tao_keys_loaded"].split("/")[1]

@@ -91,6 +91,9 @@ class KeyRules:
     hf_features: str = "classifier_input"
     # Parity with reduced configs: TAO/timm constructor kwarg -> function of the HF config dict.
     tao_kwargs: tuple[tuple[str, Callable[[Mapping[str, Any]], Any]], ...] = ()
+    # HF ties tensors whose saved name depends on the config and the transformers version (save_pretrained keeps
+    # one name per tied group): rows from such a tensor list every name of its group, the first one present wins.
+    hf_tied_aliases: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class TaskRules:
     # (HF config.json, preprocessor_config.json) -> the port's task_params (scaffolder.tasks.TaskSpec.params);
     # raises UnsupportedModelError for a config the TAO network cannot represent. None: the task's defaults.
     plan_params: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]] | None = None
+    hf_tied_aliases: bool = False  # see KeyRules.hf_tied_aliases
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,8 @@ class Family:
     notes: str = ""
     # Why a variant with no TAO equivalent gets the strategy it gets (shown in the plan).
     missing_reason: str = ""
+    # Why a "reuse" variant is TAO's own (shown in the plan); default: the backbone_v2 registry has it.
+    reuse_reason: str = ""
     # Changes the port's build_model makes so a reused TAO backbone computes what the HF model computes
     # (blueprints/_partials/backbone/hf_adaptations.py.jinja implements each name).
     hf_adaptations: tuple[str, ...] = ()
@@ -182,6 +188,7 @@ class Family:
             tao_computed=tuple(re.escape(prefix) + p for p in base.tao_computed) if base else (),
             hf_features=spec.hf_features,
             tao_kwargs=base.tao_kwargs if base else (),
+            hf_tied_aliases=spec.hf_tied_aliases,
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from scaffolder.catalog._types import BN, T, Family, KeyRules, TaskRules, Variant, rule
+from scaffolder.catalog.detection_params import processor_size
 from scaffolder.errors import UnsupportedModelError
 
 _STAGE = r"encoder\.stages\.(?P<s>\d+)\.layers\.(?P<l>\d+)"
@@ -86,17 +87,6 @@ _V2_DEFAULT_DECODER = {"decoder_method": "default", "decoder_offset_scale": 0.5}
 _FIX = "choose a checkpoint with TAO's RT-DETR geometry (PekingU/rtdetr_r18vd, r34vd, r50vd)"
 
 
-def _processor_size(pre: Mapping[str, Any], fallback: int = 640) -> list[int]:
-    size = pre.get("size") or {}
-    if isinstance(size, Mapping) and size.get("height") and size.get("width"):
-        return [int(size["height"]), int(size["width"])]
-    if isinstance(size, Mapping) and size.get("shortest_edge"):
-        return [int(size["shortest_edge"])] * 2
-    if isinstance(size, int):
-        return [size, size]
-    return [fallback, fallback]
-
-
 def plan_params(config: Mapping[str, Any], pre: Mapping[str, Any]) -> dict[str, Any]:
     """The port's detector geometry from the HF config; refuses what TAO's RTDETRModel cannot build."""
     model_type = config.get("model_type", "rt_detr")
@@ -119,7 +109,7 @@ def plan_params(config: Mapping[str, Any], pre: Mapping[str, Any]) -> dict[str, 
         raise UnsupportedModelError(
             f"{model_type} with encoder_hidden_dim={encoder_dim} and d_model={d_model}: TAO's RTDETRModel uses one "
             "hidden_dim for the encoder and the decoder (r101vd's 384/256 cannot be built)", _FIX)
-    size = _processor_size(pre)
+    size = processor_size(pre, 640)
     queries = int(config.get("num_queries", 300))
     return {
         "detector": "rtdetr",

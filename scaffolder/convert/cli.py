@@ -52,7 +52,7 @@ def run(args, progress) -> int:
 
 def _convert(args, workspace, progress) -> int:
     from scaffolder.plan import PortPlan, read_answers
-    from scaffolder.tasks import load_object, task_named
+    from scaffolder.tasks import load_object, tao_model_for, task_named
 
     plan = PortPlan.from_answers({k: v for k, v in read_answers(workspace.root, args.name).items()
                                   if not k.startswith("_")})
@@ -70,8 +70,40 @@ def _convert(args, workspace, progress) -> int:
     tao = load_object(spec.tao_model_builder)(backbone, num_classes, plan.task_params)
     tao_schema = {k: tuple(v.shape) for k, v in tao.state_dict().items()}
     progress(f"convert: {weights}")
-    state_dict, report = convert_checkpoint(weights, family, tao_schema, num_classes=num_classes, task=plan.task)
-    save_tao_checkpoint(state_dict, Path(args.out), spec.tao_model)
-    print(report.text())
-    print(f"wrote {args.out}: set model.backbone.pretrained_backbone_path to it")
+    from scaffolder.catalog import family_named
+
+    fam = family_named(plan.family)
+    rules = fam.key_rules(plan.task) if fam else None
+    if rules is not None and rules.hf_tied_aliases and plan.weight_mapping and num_classes == int(plan.num_classes):
+        # A checkpoint file keeps one name per tied HF tensor, so a fresh derivation from it cannot see the ties:
+        # the port's own table (derived from the HF model, every name of a tied tensor listed) converts it.
+        state_dict = _convert_with_plan_rows(weights, plan, tao_schema)
+        text = (f"converted {weights}: {len(state_dict)} TAO tensors through the port's weight mapping "
+                f"({plan.family}: rows of tied HF tensors take the first name the checkpoint has)")
+    else:
+        state_dict, report = convert_checkpoint(weights, family, tao_schema, num_classes=num_classes, task=plan.task)
+        text = report.text()
+    save_tao_checkpoint(state_dict, Path(args.out), tao_model_for(spec, plan.task_params))
+    print(text)
+    load_key = ("train.pretrained_model_path" if (plan.task_params or {}).get("convert_scope") == "model"
+                else "model.backbone.pretrained_backbone_path")
+    print(f"wrote {args.out}: set {load_key} to it")
     return 0
+
+
+def _convert_with_plan_rows(weights, plan, tao_schema):
+    from scaffolder.convert.checkpoint import WeightConversionError
+    from scaffolder.convert.runtime import apply_mapping, load_hf_state_dict
+
+    try:
+        state_dict = apply_mapping(load_hf_state_dict(weights), plan.weight_mapping)
+    except KeyError as exc:
+        raise WeightConversionError(f"HF checkpoint {weights} does not cover the port's mapping: {exc.args[0]}",
+                                    "check that the checkpoint is the port's architecture and size") from None
+    missing = sorted(set(tao_schema) - set(state_dict))
+    wrong = sorted(k for k in state_dict if k in tao_schema and tuple(state_dict[k].shape) != tao_schema[k])
+    if missing or wrong:
+        raise WeightConversionError(f"the converted tensors do not fit the TAO model: {len(missing)} missing "
+                                    f"(e.g. {missing[:3]}), {len(wrong)} mis-shaped (e.g. {wrong[:3]})",
+                                    "regenerate the port (tao-scaffold generate) so its mapping matches the model")
+    return state_dict

@@ -85,7 +85,7 @@ class WeightMapping:
     def op_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for e in self.entries:
-            name = "+".join(op for op, _ in e.ops if op != "optional")  # a marker, not a transform
+            name = "+".join(op for op, _ in e.ops if op not in ("optional", "first_of"))  # markers, not transforms
             counts[name] = counts.get(name, 0) + 1
         return counts
 
@@ -222,7 +222,31 @@ def derive_mapping(
     result.fresh = _fresh_group(tao, rules, sources)
     head_problems = _verify(hf, tao, rules, head_re, sources, concat_width, result)
     _settle_head(hf, tao, head_re, head_hf_keys, head_problems, result)
+    if rules.hf_tied_aliases:
+        _add_tied_aliases(hf_schema, result)
     return result
+
+
+def tied_groups(hf_state_dict: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """HF key -> the other keys holding the same tensor (tied weights), from a state dict with tensors
+    (``state_dict(keep_vars=True)``: tied Parameters keep one identity); empty for a shape-only schema."""
+    by_identity: dict[int, list[str]] = {}
+    for key, value in hf_state_dict.items():
+        if hasattr(value, "data_ptr"):  # a tensor, not a shape
+            by_identity.setdefault(id(value), []).append(key)
+    return {key: tuple(k for k in keys if k != key) for keys in by_identity.values() if len(keys) > 1 for key in keys}
+
+
+def _add_tied_aliases(hf_schema: Mapping[str, Any], result: WeightMapping) -> None:
+    """Copy rows from a tied HF tensor take the first of its names a checkpoint has (``first_of``): which name
+    save_pretrained keeps depends on the config and the transformers version."""
+    groups = tied_groups(hf_schema)
+    for index, entry in enumerate(result.entries):
+        flags = tuple(op for op in entry.ops if op[0] == "optional")
+        steps = entry.ops[len(flags):]
+        if len(entry.hf_keys) == 1 and steps and steps[0][0] == "copy" and groups.get(entry.hf_keys[0]):
+            result.entries[index] = MappingEntry(entry.tao_key, entry.hf_keys + groups[entry.hf_keys[0]],
+                                                 flags + (("first_of", None),) + steps, entry.shape)
 
 
 def _rename(

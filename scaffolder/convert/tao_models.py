@@ -46,7 +46,12 @@ def rtdetr_backbone_registry():
 
 def build_detector(target: str, num_classes: int, task_params: Mapping[str, Any] | None = None):
     """TAO's RT-DETR model (``RTDETRModel``) with the port's geometry, or only its backbone when the port converts
-    the backbone alone (``convert_scope: backbone``); ``deformable_detr`` builds TAO's ``DDModel``."""
+    the backbone alone (``convert_scope: backbone``); ``deformable_detr`` builds TAO's ``DDModel``.
+
+    The D-DETR model is built as TAO trains and evaluates it (``export=False``: FrozenBatchNorm2d backbone, no
+    ``num_batches_tracked``, 4-channel input = image + padding mask): TAO's D-DETR train pairs
+    ``train.pretrained_model_path`` tensors with the model's by *sorted key position*, so the converted checkpoint
+    must hold exactly the training model's keys."""
     from scaffolder.tasks import DETECTION
 
     params = DETECTION.params_from(task_params)
@@ -57,7 +62,11 @@ def build_detector(target: str, num_classes: int, task_params: Mapping[str, Any]
         return DDModel(num_classes=num_classes, backbone=target, num_queries=params["num_queries"],
                        hidden_dim=params["hidden_dim"], nheads=params["nheads"], enc_layers=params["enc_layers"],
                        dec_layers=params["dec_layers"], dim_feedforward=params["dim_feedforward"],
-                       activation_checkpoint=False, export=True, dropout_ratio=0.0)
+                       num_feature_levels=params["num_feature_levels"],
+                       return_interm_indices=list(params["return_interm_indices"]),
+                       with_box_refine=bool(params["with_box_refine"]), enc_n_points=params["enc_n_points"],
+                       dec_n_points=params["dec_n_points"], activation_checkpoint=False, export=False,
+                       dropout_ratio=0.0)
     registry = rtdetr_backbone_registry()
     if params["convert_scope"] == "backbone":
         return registry.get(target)(params["return_interm_indices"])
@@ -71,6 +80,50 @@ def build_detector(target: str, num_classes: int, task_params: Mapping[str, Any]
         num_queries=params["num_queries"], num_decoder_layers=params["dec_layers"],
         num_denoising=params["dn_number"],
     )
+
+
+DETECTORS = ("rtdetr", "deformable_detr")
+
+
+def check_detection_plan(plan) -> None:
+    """A detection plan's detector facts must be ones the blueprint renders (port.yml is user input)."""
+    from scaffolder.errors import ScaffoldError
+
+    params = plan.task_params
+    fix = "re-plan with tao-scaffold inspect"
+    detector = params.get("detector")
+    if detector not in DETECTORS:
+        raise ScaffoldError(f"task_params.detector {detector!r} is not one of {', '.join(DETECTORS)}", fix)
+    size = params.get("eval_spatial_size")
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and 32 <= v <= 8192 for v in size)):
+        raise ScaffoldError(f"task_params.eval_spatial_size {size!r} is not [height, width] (32..8192 px)", fix)
+    for key in ("num_queries", "num_select", "hidden_dim", "nheads", "enc_layers", "dec_layers", "dim_feedforward",
+                "dn_number", "num_feature_levels", "enc_n_points", "dec_n_points"):
+        value = params.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100_000:
+            raise ScaffoldError(f"task_params.{key} {value!r} is not a count", fix)
+    if not isinstance(params.get("with_box_refine"), bool):
+        raise ScaffoldError(f"task_params.with_box_refine {params.get('with_box_refine')!r} is not true/false", fix)
+    for key in ("expansion", "dropout_ratio"):
+        value = params.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 16:
+            raise ScaffoldError(f"task_params.{key} {value!r} is not a number in 0..16", fix)
+    if params.get("first_category_id") not in (0, 1):
+        raise ScaffoldError(f"task_params.first_category_id {params.get('first_category_id')!r} is neither 0 nor 1",
+                            "0: COCO category_id k is label k; 1: label 0 is background (TAO's D-DETR convention)")
+    if params.get("convert_scope") not in ("model", "backbone"):
+        raise ScaffoldError(f"task_params.convert_scope {params.get('convert_scope')!r} is neither 'model' nor "
+                            "'backbone'", fix)
+    if detector == "deformable_detr":
+        indices = params.get("return_interm_indices")
+        if not isinstance(indices, list) or len(indices) != params["num_feature_levels"]:
+            raise ScaffoldError(f"task_params.return_interm_indices {indices!r} must list num_feature_levels="
+                                f"{params['num_feature_levels']} levels (TAO's DDModel checks it)", fix)
+        if params["convert_scope"] != "model":
+            raise ScaffoldError("a deformable_detr port converts the whole detector (convert_scope: model)", fix)
+        if params["first_category_id"] and plan.num_classes < 2:
+            raise ScaffoldError(f"num_classes={plan.num_classes} with label 0 as background leaves no object class",
+                                "D-DETR's num_classes is the highest category_id + 1")
 
 
 def build_segmentation(target: str, num_classes: int, task_params: Mapping[str, Any] | None = None):

@@ -237,7 +237,7 @@ def verify(workspace: Path | str, name: str, options: Options, *, report_dir: Pa
     started_at = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     t0 = time.monotonic()
     port = load_port(workspace, name)
-    task = get_task(port.task)
+    task = get_task(port.task).for_port(port)
     selected = parse_stages(",".join(options.stages) if options.stages else None)
     if options.data and not Path(options.data).expanduser().is_dir():
         raise ScaffoldError(f"--data {options.data} is not a folder", "pass a dataset folder in the task's format")

@@ -1,4 +1,4 @@
-"""HF detector vs the port's TAO RT-DETR, through the port's own generated weight converter.
+"""HF detector vs the port's TAO RT-DETR / Deformable DETR, through the port's own generated weight converter.
 
     python hf_parity_detection.py --name NAME --config-class mod:ExperimentConfig --hf-config config.json
         --auto-class AutoModelForObjectDetection [--hf-features detections|detections_fp64|feature_pyramid]
@@ -15,6 +15,10 @@ with save_pretrained, converted by the port's ``utils/hf_checkpoint_converter.py
   640 px RT-DETR's border anchors tie). Compared: ``pred_logits`` / ``pred_boxes`` -- per query index, and with the
   queries matched one to one (the order of near-tied encoder scores may differ in the last float bit); and the
   same in fp64. ``detections_fp64`` gates on fp64 (deformable box refinement amplifies fp32 rounding).
+* Deformable DETR ports (``model.with_box_refine`` in the config): the checkpoint (a plain ``state_dict``) goes
+  through TAO deformable_detr's ``load_pretrained_weights``, into the port's ``build_model`` as TAO trains and
+  evaluates it (input: image + a zero padding-mask channel) at the evaluate size (``FixedResize``, < 400 px);
+  TAO's own D-DETR train pairs tensors by sorted key, so the key sets must be equal (``tao_keys_sorted_match``).
 * ``feature_pyramid`` (backbone only): the backbone file goes to ``model.pretrained_backbone_path`` (TAO's own
   loader); the 3 pyramid levels (strides 8/16/32) are compared with HF's hidden states of stages 2-4.
 """
@@ -77,8 +81,13 @@ def main():
     hf = getattr(transformers, args.auto_class).from_config(hf_config).eval()
     well_conditioned(hf, args.seed)
     cfg = OmegaConf.structured(load_object(args.config_class)())
-    height, width = (min(int(v), PARITY_MAX_SIZE) // 32 * 32 for v in cfg.dataset.augmentation.eval_spatial_size)
-    cfg.dataset.augmentation.eval_spatial_size = [height, width]
+    ddetr = "with_box_refine" in cfg.model  # TAO deformable_detr's model section
+    size = [cfg.evaluate.input_height, cfg.evaluate.input_width] if ddetr else cfg.dataset.augmentation.eval_spatial_size
+    height, width = (min(int(v), PARITY_MAX_SIZE) // 32 * 32 for v in size)
+    if ddetr:
+        cfg.train.activation_checkpoint = False
+    else:
+        cfg.dataset.augmentation.eval_spatial_size = [height, width]
     result["parity_input"] = [2, 3, height, width]
     with tempfile.TemporaryDirectory() as tmp:
         hf.save_pretrained(tmp)
@@ -89,6 +98,22 @@ def main():
             torch.save(converter.tao_checkpoint(state_dict, converter.TAO_MODEL), path)
             cfg.model.pretrained_backbone_path = path
             tao = build.build_model(cfg).eval()
+        elif ddetr:
+            from nvidia_tao_pytorch.cv.deformable_detr.utils.misc import load_pretrained_weights as load_ddetr
+
+            path = os.path.join(tmp, "model.pth")
+            torch.save(converter.tao_checkpoint(state_dict, converter.TAO_MODEL), path)
+            loaded = load_ddetr(path)
+            tao = build.build_model(cfg).eval()
+            result["tao_keys_sorted_match"] = sorted(loaded) == sorted(tao.state_dict())
+            if not result["tao_keys_sorted_match"]:
+                messages.append("the converted checkpoint's keys differ from the training model's: TAO's "
+                                "deformable_detr train pairs them by sorted position")
+            missing, unexpected = tao.load_state_dict(loaded, strict=False)
+            result["tao_keys_loaded"] = f"{len(loaded) - len(unexpected)}/{len(tao.state_dict())}"
+            if missing or unexpected:
+                messages.append(f"TAO's loader gives {len(missing)} missing / {len(unexpected)} unexpected keys "
+                                f"(e.g. {(list(missing) + list(unexpected))[:3]})")
         else:
             from nvidia_tao_pytorch.core.utils.ptm_utils import load_pretrained_weights
             from nvidia_tao_pytorch.cv.rtdetr.model.utils import ptm_adapter, rtdetr_parser
@@ -123,9 +148,10 @@ def main():
     for dtype in (torch.float32, torch.float64):
         hf.to(dtype)
         tao.to(dtype)
+        tao_input = torch.cat([x, torch.zeros_like(x[:, :1])], dim=1) if ddetr else x  # + padding mask (none)
         with torch.no_grad():
             ref = hf(pixel_values=x.to(dtype))
-            got = tao(x.to(dtype))
+            got = tao(tao_input.to(dtype))
         outputs[dtype] = [t.detach().double().numpy() for t in (ref.logits, ref.pred_boxes, got["pred_logits"],
                                                                 got["pred_boxes"])]
     import numpy as np

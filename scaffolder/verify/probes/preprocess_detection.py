@@ -2,7 +2,9 @@
 
 Training side: TAO's RT-DETR dataset (``RTDataset``) with the port's eval transform
 (``build_transforms(augmentation, 'val')``: PIL resize to eval_spatial_size, [0, 1]) over ``--images``, through a
-COCO JSON listing them. Deploy side: the generated ``<Name>Loader`` (a ``DDETRCOCOLoader``) over the same JSON, as
+COCO JSON listing them; for a Deformable DETR port (its spec has ``input_mean``), TAO deformable_detr's
+``ODDataset`` with the evaluate transform (``build_transforms(augmentation, evaluate, 'eval')``: FixedResize to
+``evaluate.input_height`` x ``input_width``, the spec's mean/std). Deploy side: the generated ``<Name>Loader`` (a ``DDETRCOCOLoader``) over the same JSON, as
 the generated TensorRT evaluate builds it. Stock: TAO's own ``DDETRCOCOLoader`` as TAO's RT-DETR deploy evaluate
 builds it (mean 0 / std 1, cv2 INTER_LINEAR on the float array) -- what the generated loader replaces.
 """
@@ -50,11 +52,19 @@ def normalisation(cfg):
 
 
 def train_tensors(cfg, args):
-    from nvidia_tao_pytorch.cv.rtdetr.dataloader.od_dataset import RTDataset
-    from nvidia_tao_pytorch.cv.rtdetr.dataloader.transforms import build_transforms
+    if "input_mean" in cfg.dataset.augmentation:  # D-DETR: the evaluate subtask's FixedResize + Normalize
+        from nvidia_tao_pytorch.cv.deformable_detr.dataloader.od_dataset import ODDataset
+        from nvidia_tao_pytorch.cv.deformable_detr.dataloader.transforms import build_transforms as ddetr_transforms
 
-    dataset = RTDataset(_listing(args.images), args.images,
-                        transforms=build_transforms(cfg.dataset.augmentation, dataset_mode="val"))
+        dataset = ODDataset(json_file=_listing(args.images), dataset_dir=args.images,
+                            transforms=ddetr_transforms(cfg.dataset.augmentation, subtask_config=cfg.evaluate,
+                                                        dataset_mode="eval"))
+    else:
+        from nvidia_tao_pytorch.cv.rtdetr.dataloader.od_dataset import RTDataset
+        from nvidia_tao_pytorch.cv.rtdetr.dataloader.transforms import build_transforms
+
+        dataset = RTDataset(_listing(args.images), args.images,
+                            transforms=build_transforms(cfg.dataset.augmentation, dataset_mode="val"))
     out = {}
     for index in range(len(dataset)):
         image = dataset[index][0]

@@ -123,11 +123,13 @@ class ExportStage(Stage):
         ]
         if ctx.task.parity_top1():
             args.append("--top1")
+        args += ctx.task.export_parity_args(ctx.port)
         result, data = run.probe("export_parity.py", args, repo="tao-pytorch")
         if data.get("crashed"):
             raise StageFailed(f"ONNX parity check crashed: {data.get('error')}", [f"log: {ctx.rel(run.log_path)}"])
         for key in ("max_abs_diff", "tolerance", "cosine_min", "top1_agreement", "dynamic_batch", "onnx_checker",
-                    "opset", "onnx_inputs", "onnx_outputs", "input_shape"):
+                    "opset", "onnx_inputs", "onnx_outputs", "input_shape", "gate", "topk", "topk_total", "topk_matched",
+                    "topk_min_iou", "topk_max_score_diff"):
             if key in data and data[key] is not None:
                 run.metrics[key] = data[key]
         run.metrics["parity_seconds"] = round(result.seconds, 1)

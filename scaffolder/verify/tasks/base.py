@@ -83,6 +83,11 @@ class TaskSupport:
     # Hydra overrides every CPU run of the task's PyTorch commands needs (keys its schema must have)
     cpu_overrides: tuple[str, ...] = ()
 
+    def for_port(self, port: Port) -> TaskSupport:
+        """The support for this port: itself, or a variant for the TAO network the port's plan chose (detection
+        renders RT-DETR or Deformable DETR from one blueprint)."""
+        return self
+
     # -- data --------------------------------------------------------------------------------------
     def synthetic_dataset(self, port: Port, dest: Path, img_size: int) -> Dataset:
         raise NotImplementedError
@@ -125,6 +130,10 @@ class TaskSupport:
     def parity_top1(self) -> bool:
         """Whether argmax over the first output's last axis is a meaningful prediction (classification)."""
         return False
+
+    def export_parity_args(self, port: Port) -> list[str]:
+        """Extra arguments of probes/export_parity.py for this port (e.g. a detection top-k gate)."""
+        return []
 
     def check_inference_outputs(self, results_dir: Path, data: Dataset) -> tuple[list[str], dict[str, Any], dict[str, str]]:
         """(problems, metrics, artifacts) for the output of the TensorRT `inference` command."""

@@ -1,7 +1,11 @@
-"""Detection (TAO RT-DETR): COCO JSON datasets (``images/`` + ``annotations.json``), category_id = label.
+"""Detection (TAO RT-DETR, Deformable DETR): COCO JSON datasets (``images/`` + ``annotations.json``), category_id =
+label.
 
 RT-DETR uses ``category_id`` as the class index as is (``od_dataset.py``), so labels are 0-based and contiguous
-(``task_params.first_category_id`` = 0); TAO's D-DETR/DINO treat id 0 as background and start at 1.
+(``task_params.first_category_id`` = 0); TAO's D-DETR/DINO treat id 0 as background and start at 1. One
+blueprint renders both detectors (``task_params.detector``): :class:`DetectionTask` is RT-DETR's support and
+:meth:`DetectionTask.for_port` hands a ``deformable_detr`` port to :class:`DeformableDetrTask` (its spec layout:
+list-valued ``val_data_sources``, ``input_mean``/``input_std``, FixedResize evaluation at the export size).
 """
 
 from __future__ import annotations
@@ -35,7 +39,12 @@ class DetectionTask(TaskSupport):
     hf_parity_probe = "hf_parity_detection.py"
     hf_parity_metrics = ("max_abs_logits", "max_abs_boxes", "query_order_swaps", "fp64_max_abs_logits",
                          "fp64_max_abs_boxes", "fp64_gate", "parity_input", "scope", "max_abs_features",
-                         "mapped_tensors", "tao_keys_loaded")
+                         "mapped_tensors", "tao_keys_loaded", "tao_keys_sorted_match")
+
+    def for_port(self, port: Port) -> TaskSupport:
+        if (port.answers.get("task_params") or {}).get("detector") == "deformable_detr":
+            return DeformableDetrTask()
+        return self
 
     # -- data --------------------------------------------------------------------------------------
     def synthetic_dataset(self, port: Port, dest: Path, img_size: int) -> Dataset:
@@ -76,7 +85,7 @@ class DetectionTask(TaskSupport):
             (dest / split / "annotations.json").write_text(
                 json.dumps({"images": images, "annotations": annotations, "categories": categories}), encoding="utf-8")
             counts[split] = len(images)
-        return self._dataset(dest, counts, synthetic=True, description=(
+        return self._dataset(dest, counts, first, synthetic=True, description=(
             f"synthetic COCO: {SYNTHETIC_CLASSES} classes (category_id {first}..{first + SYNTHETIC_CLASSES - 1}), "
             f"train {counts['train']} / val {counts['val']} / test {counts['test']} images (test: varied sizes, "
             "L/RGBA, PNG/JPEG)"))
@@ -101,28 +110,31 @@ class DetectionTask(TaskSupport):
                        verify_images=splits["test"] / "images", synthetic=False, counts=counts,
                        description=f"--data {data}: COCO, {len(categories)} categories")
 
-    def _dataset(self, dest: Path, counts: dict[str, int], *, synthetic: bool, description: str) -> Dataset:
+    def _dataset(self, dest: Path, counts: dict[str, int], first: int, *, synthetic: bool, description: str) -> Dataset:
         (dest / "classmap.txt").write_text("".join(f"class_{k}\n" for k in range(SYNTHETIC_CLASSES)), encoding="utf-8")
         splits = {split: dest / split for split in ("train", "val", "test")}
-        return Dataset(root=dest, splits=splits, num_classes=SYNTHETIC_CLASSES, verify_images=dest / "test" / "images",
-                       synthetic=synthetic, description=description, counts=counts)
+        # the model's class count: the highest category_id + 1 (D-DETR's background 0 included)
+        return Dataset(root=dest, splits=splits, num_classes=SYNTHETIC_CLASSES + first,
+                       verify_images=dest / "test" / "images", synthetic=synthetic, description=description,
+                       counts=counts)
 
     # -- commands ----------------------------------------------------------------------------------
-    def _data_overrides(self, data: Dataset, target: PathMapper, first_id: int) -> list[str]:
+    val_sources_key = "dataset.val_data_sources"  # RT-DETR: one {image_dir, json_file}; D-DETR: a list of them
+
+    def _data_overrides(self, data: Dataset, target: PathMapper) -> list[str]:
         def source(split):
             return target(data.splits[split] / "images"), target(data.splits[split] / "annotations.json")
 
         val_images, val_json = source("val")
         test_images, test_json = source("test")
         return [
-            f"dataset.val_data_sources.image_dir={hydra_value(val_images)}",
-            f"dataset.val_data_sources.json_file={hydra_value(val_json)}",
+            f"{self.val_sources_key}.image_dir={hydra_value(val_images)}",
+            f"{self.val_sources_key}.json_file={hydra_value(val_json)}",
             f"dataset.test_data_sources.image_dir={hydra_value(test_images)}",
             f"dataset.test_data_sources.json_file={hydra_value(test_json)}",
             f"dataset.infer_data_sources.image_dir=[{hydra_value(test_images)}]",
             f"dataset.infer_data_sources.classmap={hydra_value(target(data.root / 'classmap.txt'))}",
-            # RT-DETR: num_classes covers the highest category_id + 1 - first id (D-DETR adds background 0)
-            f"dataset.num_classes={data.num_classes + first_id}",
+            f"dataset.num_classes={data.num_classes}",  # highest category_id + 1 (D-DETR: background 0 included)
             "dataset.dataset_type=default",
             "dataset.workers=0",
             "dataset.pin_memory=false",
@@ -135,7 +147,7 @@ class DetectionTask(TaskSupport):
             # element 0 of the spec's source list (TAO's launcher joins argv into one command line: no flow mappings)
             f"dataset.train_data_sources.0.image_dir={hydra_value(train_images)}",
             f"dataset.train_data_sources.0.json_file={hydra_value(train_json)}",
-            *self._data_overrides(data, target, _first_id(port)),
+            *self._data_overrides(data, target),
             "dataset.batch_size=2",
             # training resizes to a random multi_scales entry (up to 800 px): pin it to the evaluation size
             f"dataset.augmentation.multi_scales=[{max(size)}]",
@@ -145,7 +157,7 @@ class DetectionTask(TaskSupport):
         ]
 
     def deploy_overrides(self, port: Port, data: Dataset, target: PathMapper, subtask: str) -> list[str]:
-        return [*self._data_overrides(data, target, _first_id(port)), "dataset.batch_size=1"]
+        return [*self._data_overrides(data, target), "dataset.batch_size=1"]
 
     # -- Python objects ----------------------------------------------------------------------------
     def trt_inferencer(self, port: Port) -> str:
@@ -208,3 +220,65 @@ class DetectionTask(TaskSupport):
             problems.append(f"{found[0]} has no AP entry (keys: {', '.join(results)})")
         return problems, {k: v for k, v in results.items() if isinstance(v, (int, float))}, {
             "results_json": str(found[0])}
+
+
+class DeformableDetrTask(DetectionTask):
+    """A port on TAO's deformable_detr: ImageNet-style mean/std in every spec, evaluation/inference at the export
+    size (FixedResize), category_id 0 = background (``first_category_id`` 1), 4-channel training input."""
+
+    name = "detection"
+    mean_key = "dataset.augmentation.input_mean"
+    std_key = "dataset.augmentation.input_std"
+    val_sources_key = "dataset.val_data_sources.0"
+    # deploy-preprocess compares the evaluate spec's FixedResize; TRT evaluate / inference read these
+    size_keys = (("evaluate.input_height", "evaluate.input_width"),
+                 ("inference.input_height", "inference.input_width"))
+
+    def for_port(self, port: Port) -> TaskSupport:
+        return self
+
+    def pytorch_overrides(self, port: Port, data: Dataset, target: PathMapper) -> list[str]:
+        train_images, train_json = target(data.splits["train"] / "images"), target(data.splits["train"] / "annotations.json")
+        planned = (port.answers.get("task_params") or {}).get("eval_spatial_size")
+        size = max(planned or [port.answers.get("img_size", 800)])
+        return [
+            f"dataset.train_data_sources.0.image_dir={hydra_value(train_images)}",
+            f"dataset.train_data_sources.0.json_file={hydra_value(train_json)}",
+            *self._data_overrides(data, target),
+            "dataset.batch_size=2",
+            # TAO's resize ladder goes up to 800 x 1333 (and pads to it): one scale, the evaluation size
+            f"dataset.augmentation.scales=[{size}]",
+            f"dataset.augmentation.train_random_resize=[{size}]",
+            f"dataset.augmentation.train_random_crop_min={size // 2}",
+            f"dataset.augmentation.train_random_crop_max={size}",
+            f"dataset.augmentation.random_resize_max_size={size}",
+            f"dataset.augmentation.test_random_resize={size}",
+            "train.activation_checkpoint=false",
+        ]
+
+    def export_parity_args(self, port: Port) -> list[str]:
+        """Box refinement amplifies fp32 rounding (ORT vs PyTorch ~5e-3 raw, team notes section 4): when the raw
+        outputs differ by more than the tolerance, the gate is the post-processed top-k (same label, IoU >= 0.99,
+        |score| <= 1e-3)."""
+        num_select = int((port.answers.get("task_params") or {}).get("num_select") or 100)
+        return ["--detections-topk", str(num_select)]
+
+    def extra_consistency(self, port: Port, train: dict[str, Any], deploy: dict[str, dict[str, Any]]) -> list[Violation]:
+        """The engine's input size (export.input_*) is the size PyTorch evaluate/inference resize to and the size
+        the deploy specs evaluate at: a mismatch makes the TensorRT engine see other inputs than PyTorch did."""
+        out: list[Violation] = []
+        exported = [S.get(train, "export.input_height"), S.get(train, "export.input_width")]
+        if any(v is S.MISSING for v in exported):
+            planned = (port.answers.get("task_params") or {}).get("eval_spatial_size")
+            if not planned:
+                return out
+            exported = [int(v) for v in planned]
+        exported = [int(v) for v in exported]
+        for path, doc in [(port.train_spec, train), *((port.deploy_spec(sub), doc) for sub, doc in deploy.items())]:
+            for height_key, width_key in self.size_keys:
+                value = [S.get(doc, height_key), S.get(doc, width_key)]
+                if all(v is not S.MISSING and v is not None for v in value) and [int(v) for v in value] != exported:
+                    out.append(Violation(port.rel(path), f"{height_key}/{width_key.rsplit('.', 1)[1]}",
+                                         f"{value[0]}x{value[1]} but export.input_height/width = "
+                                         f"{exported[0]}x{exported[1]}: PyTorch and TensorRT would see other inputs"))
+        return out

@@ -27,16 +27,17 @@ def test_spec_matches_schema_geometry(spec):
 
 
 def test_loader_resizes_like_training(tmp_path):
-    from nvidia_tao_deploy.cv.rtdetr_coco.dataloader import load_image
+    from nvidia_tao_deploy.cv.rtdetr_coco.dataloader import IMAGE_MEAN, IMAGE_STD, load_image
 
     path = tmp_path / "a.png"
     pixels = np.random.default_rng(0).integers(0, 255, (97, 131, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(path)
     image, size = load_image(str(path), 64, 48)
     expected = np.asarray(Image.fromarray(pixels).resize((48, 64), Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
+    expected = (expected - np.asarray(IMAGE_MEAN, dtype=np.float32)) / np.asarray(IMAGE_STD, dtype=np.float32)
     assert size == (97, 131)
     assert image.shape == (3, 64, 48)
-    np.testing.assert_allclose(image, expected.transpose(2, 0, 1), atol=1e-6)
+    np.testing.assert_allclose(image, expected.transpose(2, 0, 1), atol=1e-5)
 
 
 @pytest.mark.skipif(shutil.which("trtexec") is None, reason="trtexec (TensorRT) not available")

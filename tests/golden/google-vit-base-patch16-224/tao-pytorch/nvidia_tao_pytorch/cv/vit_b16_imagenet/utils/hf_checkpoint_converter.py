@@ -33,6 +33,9 @@ A mapping table is a list of rows ``(tao_key, hf_keys, ops)``:
   ``("fill", (value, shape))``  a constant tensor; only for TAO tensors with no HF counterpart
   ``("optional", None)``     first step of rows a checkpoint may lack (the task head of a base-model checkpoint,
                              buffers TAO computes itself): the row is skipped when its sources are absent
+  ``("first_of", None)``     marker before ``copy``: ``hf_keys`` are the names of one tied HF tensor (which one
+                             ``save_pretrained`` keeps depends on the config and the transformers version);
+                             the first name the checkpoint has is the source
 
 HF keys are the checkpoint's own names. A base-model checkpoint (``Dinov2Model``) stores them without the
 task model's prefix (``dinov2.``): a key the table needs is also found with its first component stripped.
@@ -44,7 +47,8 @@ import os
 
 import torch
 
-OPS = ("copy", "concat", "reshape", "permute", "squeeze", "unsqueeze", "fill", "optional")
+OPS = ("copy", "concat", "reshape", "permute", "squeeze", "unsqueeze", "fill", "optional", "first_of")
+MARKERS = ("optional", "first_of")  # steps that say how to read a row's sources, not what to compute
 
 
 def _find(hf_state_dict, key):
@@ -62,9 +66,13 @@ def apply_mapping(hf_state_dict, table):
     """
     needed, rows = [], []
     for tao_key, hf_keys, ops in table:
+        markers = {op for op, _ in ops if op in MARKERS}
         found = [_find(hf_state_dict, k) for k in hf_keys]
+        if "first_of" in markers:  # alternative names of one tensor: the first present, or the first name missing
+            present = [f for f in found if f is not None]
+            found, hf_keys = (present[:1], hf_keys[:1]) if present else ([None], hf_keys[:1])
         if None in found:
-            if ops and ops[0][0] == "optional":
+            if "optional" in markers:
                 continue
             needed.extend(k for k, f in zip(hf_keys, found) if f is None)
         rows.append((tao_key, found, ops))
@@ -76,7 +84,7 @@ def apply_mapping(hf_state_dict, table):
         sources = [hf_state_dict[k] for k in hf_keys]
         tensor = None
         for op, arg in ops:
-            if op == "optional":
+            if op in MARKERS:
                 continue
             if op == "copy":
                 (tensor,) = sources
