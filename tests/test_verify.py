@@ -379,6 +379,73 @@ def test_cpu_shim_patches_tao_initializers_at_import(tmp_path):
     assert "'gpu'" in out and "[0, 1]" in out
 
 
+def test_shim_msda_fallback_on_every_device(tmp_path):
+    """Without TAO's CUDA .so (stripped wheel), MSDeformAttn still builds and its CUDA branch takes TAO's pure-PyTorch
+    function -- with or without --device cpu (the GPU host's case); TAO's op is used once it is registered."""
+    ops = tmp_path / "fake" / "nvidia_tao_pytorch" / "cv" / "deformable_detr" / "model" / "ops"
+    ops.mkdir(parents=True)
+    for folder in [ops, *ops.parents][:5]:
+        (folder / "__init__.py").write_text("")
+    (ops / "functions.py").write_text(textwrap.dedent("""
+        import os, torch
+        def load_ops(ops_dir, lib_name):
+            torch.ops.load_library(os.path.join(ops_dir, lib_name))
+        class MSDeformAttnFunction:
+            @staticmethod
+            def apply(*args):
+                return "cuda-op"
+    """))
+    (ops / "modules.py").write_text(textwrap.dedent("""
+        from nvidia_tao_pytorch.cv.deformable_detr.model.ops.functions import MSDeformAttnFunction, load_ops
+        def multi_scale_deformable_attn_pytorch(value, shapes, locations, weights, deterministic=False):
+            return ("pytorch", value, deterministic)
+        class MSDeformAttn:
+            def __init__(self):
+                load_ops("/nonexistent", "MultiScaleDeformableAttention.so")
+            def forward_cuda(self, value):
+                return MSDeformAttnFunction.apply(value, "shapes", "start", "locations", "weights", 64)
+    """))
+    probe = textwrap.dedent("""
+        from nvidia_tao_pytorch.cv.deformable_detr.model.ops.modules import MSDeformAttn
+        print(MSDeformAttn().forward_cuda("v"))
+    """)
+    shim = PROJECT / "scaffolder" / "verify" / "shim"
+    for extra in ({}, {"TAO_SCAFFOLD_FORCE_CPU": "1"}):
+        env = {k: v for k, v in os.environ.items() if k != "TAO_SCAFFOLD_FORCE_CPU"}
+        env.update(extra, PYTHONPATH=f"{shim}{os.pathsep}{tmp_path / 'fake'}")
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "('pytorch', 'v', False)"
+    without = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                             env=dict(os.environ, PYTHONPATH=str(tmp_path / "fake")))
+    assert without.returncode != 0 and "OSError" in without.stderr  # what the shim is for
+
+    # In-process (scaffolder.convert.tao_models, the throughput bench), on TAO's real module: the dispatcher gives
+    # TAO's pure-PyTorch result while the op library is absent, and TAO's own function once the op is registered.
+    import torch
+    from unittest import mock
+
+    from scaffolder.verify.shim import tao_scaffold_msda
+
+    tao_scaffold_msda.patch()
+    tao_scaffold_msda.patch()  # idempotent
+    from nvidia_tao_pytorch.cv.deformable_detr.model.ops import functions, modules
+
+    assert modules.MSDeformAttnFunction is functions.MSDeformAttnFunction and functions.MSDeformAttnFunction.wrapped
+    gen = torch.Generator().manual_seed(0)
+    shapes = torch.tensor([[4, 4], [2, 2]])
+    value = torch.randn(1, 20, 2, 8, generator=gen)
+    locations = torch.rand(1, 5, 2, 2, 3, 2, generator=gen)
+    weights = torch.rand(1, 5, 2, 2, 3, generator=gen)
+    starts = torch.tensor([0, 16])
+    expected = modules.multi_scale_deformable_attn_pytorch(value, shapes, locations, weights)
+    assert torch.equal(functions.MSDeformAttnFunction.apply(value, shapes, starts, locations, weights, 64), expected)
+    with mock.patch.object(functions.MSDeformAttnFunction.wrapped, "apply", return_value="cuda-op"), \
+            mock.patch.object(tao_scaffold_msda, "op_registered", return_value=True):
+        assert functions.MSDeformAttnFunction.apply(value, shapes, starts, locations, weights, 64) == "cuda-op"
+    assert functions.load_ops("/nonexistent", "x.so") is None
+
+
 def test_progress_board_draws_a_stage_list_on_a_tty():
     from scaffolder.verify.model import StageResult
     from scaffolder.verify.progress import Board

@@ -18,19 +18,12 @@ def build_classifier(target: str, num_classes: int, task_params: Mapping[str, An
 
 
 def _msda_without_cuda_ops():
-    """TAO's MSDeformAttn loads its CUDA .so in __init__ (unloadable without CUDA / on Python != 3.12); for shapes
-    and CPU parity tao-scaffold builds it without (TAO's pure-PyTorch grid_sample path then runs)."""
-    import nvidia_tao_pytorch.cv.deformable_detr.model.ops.functions as functions
+    """TAO's MSDeformAttn loads its CUDA .so in __init__ (unloadable without CUDA / on Python != 3.12, and absent from
+    the unpacked wheel); for shapes, parity and benchmarks tao-scaffold builds it without: TAO's pure-PyTorch
+    grid_sample path then runs, also for CUDA tensors (verify's shim, ``scaffolder/verify/shim/tao_scaffold_msda.py``)."""
+    from scaffolder.verify.shim import tao_scaffold_msda
 
-    original = functions.load_ops
-
-    def load_ops(ops_dir, lib_name):
-        try:
-            original(ops_dir, lib_name)
-        except OSError:
-            pass
-
-    functions.load_ops = load_ops
+    tao_scaffold_msda.patch()
 
 
 def rtdetr_backbone_registry():

@@ -16,7 +16,8 @@ Modules:
 * ``runner`` (interface), ``runner_local`` (subprocesses + throwaway console-script venv), ``runner_docker``
   (TAO containers through ``docker_runner.DockerSession``).
 * ``probes/`` -- scripts run *inside* the target environment (import check, ONNX parity, preprocessing,
-  TensorRT check/parity, versions); ``shim/sitecustomize.py`` -- the CPU-forcing shim for ``--device cpu``.
+  TensorRT check/parity, versions); ``shim/sitecustomize.py`` -- the CPU-forcing shim for ``--device cpu`` and, on every device,
+  TAO's MSDA without its CUDA op library (``shim/tao_scaffold_msda.py``).
 * ``progress`` (live stage list), ``report`` (report.json / report.md), ``model`` (shared dataclasses),
   ``context`` (what a stage gets), ``port`` (where a port's files are).
 """

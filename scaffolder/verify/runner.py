@@ -2,7 +2,7 @@
 
 A stage never builds environments itself; it asks the runner to run an argv "in the environment of
 repo R" (``tao-pytorch`` or ``tao-deploy``): the runner supplies ``PYTHONPATH=<ws>/tao-core:<ws>/<R>``
-(plus ``extra_pythonpath``), the CPU shim for ``--device cpu``, the repo's console scripts on ``PATH``
+(plus ``extra_pythonpath``), the shim (CPU forcing for ``--device cpu``; the MSDA fallback on every device), the repo's console scripts on ``PATH``
 when ``console=True``, live line streaming into the stage log, a timeout that kills the whole process
 tree, and secret redaction. Paths in argv must be given as the runner sees them: :meth:`Runner.target`.
 """
@@ -76,9 +76,9 @@ class Runner(ABC):
         return self.target(self.tools / "probes" / name)
 
     def pythonpath(self, repo: str, extra: Sequence[Path] = ()) -> list[str]:
-        paths = []
-        if self.device == "cpu":
-            paths.append(self.target(self.tools / "shim"))
+        # The shim goes first on every device: CPU forcing acts only with TAO_SCAFFOLD_FORCE_CPU=1 (device_env), the
+        # MSDA fallback only where TAO's CUDA op library cannot load (shim/sitecustomize.py).
+        paths = [self.target(self.tools / "shim")]
         paths += [self.target(self.workspace / "tao-core"), self.target(self.workspace / repo)]
         paths += [self.target(p) for p in extra]
         return paths

@@ -2,7 +2,8 @@
 
 For a workstation or GPU host with TAO's dependencies installed (no Docker), and for CPU smoke runs.
 Each command runs with ``PYTHONPATH=<ws>/tao-core:<ws>/<repo>`` (the workspace shadows any installed
-TAO), ``--device cpu`` adds the CPU shim (``scaffolder/verify/shim/sitecustomize.py``) in front, and
+TAO), with the shim (``scaffolder/verify/shim/sitecustomize.py``: CPU forcing for ``--device cpu``, the MSDA
+fallback on every device) in front, and
 ``console=True`` puts the repo's console scripts on ``PATH``.
 
 Console scripts: TAO's entrypoint (``NAME train -e spec``) is a ``console_scripts`` entry of the repo's

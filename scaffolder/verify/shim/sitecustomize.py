@@ -1,23 +1,24 @@
-"""CPU-forcing shim for ``tao-scaffold verify --device cpu`` (verification environment only).
+"""Shim for the child processes of ``tao-scaffold verify`` (verification environment only).
 
-This file is put on ``PYTHONPATH`` of the child processes that verify starts; it is never copied into a
-generated port. TAO 7.3's ``nvidia_tao_pytorch.core.initialize_experiments`` hard-codes
-``accelerator='gpu'`` and a list of GPU ids (from ``TAO_VISIBLE_DEVICES``) in the Trainer kwargs of
-``initialize_train_experiment``, ``initialize_evaluation_experiment`` and
-``initialize_inference_experiment``. Generated scripts import those functions by name, so the module is
-patched the moment it is first imported (a post-import hook on ``sys.meta_path``), before any script can
-bind the originals: the wrappers call TAO's function, then return ``accelerator='cpu'`` and one CPU
-device. The device count is an ``int`` subclass with ``len() == 1`` because TAO scripts (and generated
-ones) test ``len(trainer_kwargs["devices"]) > 1`` while Lightning's CPU accelerator accepts only ints.
+This file is put on ``PYTHONPATH`` of the child processes that verify starts (any ``--device``); it is never
+copied into a generated port. Two patches, each applied the moment its TAO module is first imported (a
+post-import hook on ``sys.meta_path``), before any script can bind the originals:
 
-TAO's detectors build ``MultiScaleDeformableAttention``, whose ``__init__`` loads a CUDA ``.so``
-(``deformable_detr/model/ops/modules.py``; the wheel ships a cp312 build linked against CUDA): on a CPU-only
-verification machine that raises. The shim makes ``ops.functions.load_ops`` a no-op *when the library cannot
-load*, before ``modules.py`` imports it by name; TAO's pure-PyTorch ``grid_sample`` path then runs (forward,
-training, CPU ONNX export). Where the library loads (TAO's GPU containers) nothing changes.
+* CPU forcing, only when ``TAO_SCAFFOLD_FORCE_CPU=1`` (``--device cpu``). TAO 7.3's
+  ``nvidia_tao_pytorch.core.initialize_experiments`` hard-codes ``accelerator='gpu'`` and a list of GPU ids (from
+  ``TAO_VISIBLE_DEVICES``) in the Trainer kwargs of ``initialize_train_experiment``,
+  ``initialize_evaluation_experiment`` and ``initialize_inference_experiment``. The wrappers call TAO's function,
+  then return ``accelerator='cpu'`` and one CPU device. The device count is an ``int`` subclass with
+  ``len() == 1`` because TAO scripts (and generated ones) test ``len(trainer_kwargs["devices"]) > 1`` while
+  Lightning's CPU accelerator accepts only ints.
+* MultiScaleDeformableAttention without its CUDA op library, always (``tao_scaffold_msda.py`` beside this file):
+  TAO's detectors load a CUDA ``.so`` in ``MSDeformAttn.__init__`` and call its ops for CUDA tensors; where the
+  library cannot load (the wheel unpacked without its compiled files: CPU machines, and GPU hosts whose torch
+  the prebuilt ``.so`` does not match) ``load_ops`` becomes a no-op and the forward takes TAO's pure-PyTorch
+  ``grid_sample`` path, on CPU and on CUDA tensors (forward, training, CPU ONNX export). Where the library
+  loads (TAO's GPU containers) nothing changes.
 
-Active only when ``TAO_SCAFFOLD_FORCE_CPU=1``; chains to any other ``sitecustomize`` further down the
-path so the environment's own customisation still runs.
+Chains to any other ``sitecustomize`` further down the path so the environment's own customisation still runs.
 """
 
 from __future__ import annotations
@@ -67,19 +68,13 @@ def _wrap(function):
 
 
 def patch_msda(module) -> None:
-    """``load_ops`` that tolerates a CUDA op library that cannot load (idempotent)."""
-    original = getattr(module, "load_ops", None)
-    if original is None or getattr(original, "tao_scaffold_cpu_shim", False):
-        return
-
-    def load_ops(ops_dir, lib_name):
-        try:
-            return original(ops_dir, lib_name)
-        except OSError:  # no CUDA / other Python: TAO falls back to its grid_sample implementation
-            return None
-
-    load_ops.tao_scaffold_cpu_shim = True
-    module.load_ops = load_ops
+    """TAO's MSDA ops module: tolerant ``load_ops``, pure-PyTorch fallback when the op library is absent."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    try:
+        import tao_scaffold_msda  # pylint: disable=import-outside-toplevel,import-error
+    finally:
+        sys.path.pop(0)
+    tao_scaffold_msda.patch(module)
 
 
 def patch(module) -> None:
@@ -106,8 +101,11 @@ class _PatchingLoader(importlib.abc.Loader):
 
 
 class _PostImportHook(importlib.abc.MetaPathFinder):
+    def __init__(self, names):
+        self.names = tuple(names)
+
     def find_spec(self, fullname, path, target=None):
-        if fullname not in (TARGET, MSDA_OPS):
+        if fullname not in self.names:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
@@ -130,10 +128,11 @@ def _chain_next_sitecustomize() -> None:
             return
 
 
-if os.environ.get("TAO_SCAFFOLD_FORCE_CPU") == "1":
+_HOOKED = (TARGET, MSDA_OPS) if os.environ.get("TAO_SCAFFOLD_FORCE_CPU") == "1" else (MSDA_OPS,)
+if TARGET in _HOOKED:
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-    for _name in (TARGET, MSDA_OPS):
-        if _name in sys.modules:
-            patch(sys.modules[_name])
-    sys.meta_path.insert(0, _PostImportHook())
+for _name in _HOOKED:
+    if _name in sys.modules:
+        patch(sys.modules[_name])
+sys.meta_path.insert(0, _PostImportHook(_HOOKED))
 _chain_next_sitecustomize()

@@ -99,8 +99,11 @@ class ExportStage(Stage):
         argv = [ctx.port.name, "export", "-e", ctx.target(ctx.port.train_spec),
                 f"results_dir={ctx.target(ctx.results_dir)}", *overrides,
                 f"export.checkpoint={ctx.target(checkpoint)}", f"export.onnx_file={ctx.target(onnx)}"]
-        if ctx.options.device == "cpu":
+        if ctx.options.device == "cpu" or ctx.task.export_on_cpu:
             argv.append("export.on_cpu=True")
+        run.metrics["export_device"] = "cpu" if ctx.options.device == "cpu" or ctx.task.export_on_cpu else "gpu"
+        if ctx.options.device != "cpu" and ctx.task.export_on_cpu:
+            run.log(f"# tao-scaffold: export.on_cpu=True: {ctx.task.export_on_cpu}")
         result = run.command(argv, repo="tao-pytorch", console=True)
         run.metrics["export_seconds"] = round(result.seconds, 1)
         run.require_ok(result, f"{ctx.port.name} export")

@@ -82,6 +82,9 @@ class TaskSupport:
                                           "norm_eps_overrides", "features_shape")
     # Hydra overrides every CPU run of the task's PyTorch commands needs (keys its schema must have)
     cpu_overrides: tuple[str, ...] = ()
+    # export: why the task's export runs on CPU on every device (``export.on_cpu=True``), or None. Set where the
+    # GPU export writes a graph ONNX Runtime cannot run (so export's ONNX Runtime parity gate could not check it).
+    export_on_cpu: str | None = None
 
     def for_port(self, port: Port) -> TaskSupport:
         """The support for this port: itself, or a variant for the TAO network the port's plan chose (detection

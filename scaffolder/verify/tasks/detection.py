@@ -37,6 +37,11 @@ class DetectionTask(TaskSupport):
     backbone_key = "model.backbone"
     preprocess_adapter = "preprocess_detection"
     hf_parity_probe = "hf_parity_detection.py"
+    # On CUDA, TAO's MSDeformAttn exports as the TensorRT plugin op MultiscaleDeformableAttnPlugin_TRT (and needs
+    # TAO's CUDA .so): ONNX Runtime cannot run that graph. On CPU it exports as GridSample ops, which ONNX Runtime
+    # runs and TensorRT builds as well.
+    export_on_cpu = ("the GPU export writes TensorRT's MultiscaleDeformableAttnPlugin_TRT op, which ONNX Runtime "
+                     "cannot run; on CPU deformable attention exports as GridSample (TensorRT builds it too)")
     hf_parity_metrics = ("max_abs_logits", "max_abs_boxes", "query_order_swaps", "fp64_max_abs_logits",
                          "fp64_max_abs_boxes", "fp64_gate", "parity_input", "scope", "max_abs_features",
                          "mapped_tensors", "tao_keys_loaded", "tao_keys_sorted_match")
