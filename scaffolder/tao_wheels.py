@@ -151,8 +151,43 @@ def console_scripts(wheel: Path) -> list[str]:
     return scripts
 
 
-if __name__ == "__main__":  # used by scripts/bootstrap-env.sh
+def strip_compiled(wheel: Path, dest_dir: Path) -> Path:
+    """Copy ``wheel`` into ``dest_dir`` (same file name) without its compiled extension modules.
+
+    What stays is byte-identical to the original members (same order, names, timestamps, modes; deflate level 9);
+    RECORD loses the rows of the removed files. The result is what :func:`extract_pure_python` and
+    ``workspace init`` read anyway (nvidia-tao-pytorch: 75 MB -> about 4 MB), small enough to travel to a host
+    without network (scripts/gpu-wheels.sh). Refuses to overwrite the source.
+    """
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    out = dest_dir / wheel.name
+    if out.resolve() == wheel.resolve():
+        raise ValueError(f"{wheel}: the stripped copy would overwrite the wheel itself")
+    skipped = set(skipped_members(wheel))
+    tmp = out.with_name(out.name + ".part")
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(tmp, "w") as dst:
+        for info in src.infolist():
+            if info.filename in skipped:
+                continue
+            data = src.read(info)
+            if info.filename.endswith(".dist-info/RECORD"):
+                rows = data.decode("utf-8").splitlines(keepends=True)
+                data = "".join(r for r in rows if r.split(",", 1)[0] not in skipped).encode("utf-8")
+            copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            copy.external_attr, copy.create_system = info.external_attr, info.create_system
+            copy.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(copy, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    os.replace(tmp, out)
+    return out
+
+
+if __name__ == "__main__":  # used by scripts/bootstrap-env.sh, scripts/gpu-verify.sh, scripts/gpu-wheels.sh
     import sysconfig
 
+    if sys.argv[1] == "--strip":  # python -m scaffolder.tao_wheels --strip WHEEL DEST_DIR
+        made = strip_compiled(Path(sys.argv[2]), Path(sys.argv[3]))
+        print(f"{made}: {made.stat().st_size / 2**20:.1f} MiB (from {Path(sys.argv[2]).stat().st_size / 2**20:.1f} MiB, "
+              f"{len(skipped_members(Path(sys.argv[2])))} compiled files left out)")
+        sys.exit(0)
     target = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(sysconfig.get_paths()["purelib"])
     print(f"unpacked {extract_pure_python(Path(sys.argv[1]), target)} files into {target}")
