@@ -54,11 +54,17 @@ def prepare_workspace(root: Path, example: Path, name: str) -> Path:
         subprocess.run([*tao_scaffold(), "-q", "workspace", "init", str(ws), "--from-pypi", "7.3.0"], check=True)
         how = "workspace init --from-pypi 7.3.0"
     print(f"workspace: {how} ({time.monotonic() - t0:.1f}s)", file=sys.stderr)
-    t0 = time.monotonic()
-    subprocess.run([*tao_scaffold(), "-q", "generate", "--model", str(example), "--name", name, "--workspace", str(ws)],
-                   check=True, stdout=subprocess.DEVNULL)
-    print(f"generate {name}: {time.monotonic() - t0:.1f}s", file=sys.stderr)
+    generate_port(ws, example, name)
     return ws
+
+
+def generate_port(ws: Path, example: Path, name: str, *, allow_dirty: bool = False) -> None:
+    """``tao-scaffold generate --model EXAMPLE --name NAME`` into ``ws`` (offline: the example is a local folder);
+    ``allow_dirty`` for a second port in a workspace whose first one is not committed."""
+    t0 = time.monotonic()
+    subprocess.run([*tao_scaffold(), "-q", "generate", "--model", str(example), "--name", name, "--workspace", str(ws),
+                    *(["--allow-dirty"] if allow_dirty else [])], check=True, stdout=subprocess.DEVNULL)
+    print(f"generate {name}: {time.monotonic() - t0:.1f}s", file=sys.stderr)
 
 
 def main() -> int:

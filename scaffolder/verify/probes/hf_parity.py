@@ -29,6 +29,33 @@ def capture(module, store, key, *, output=False, pick=None):
     return module.register_forward_pre_hook(lambda m, a: hook(m, a))
 
 
+def build_models(name, config_class, hf_config_path, auto_class, seed=0):
+    """(HF model with seeded random weights, the port's TAO model with those weights converted, the port's config,
+    the HF config, the port's converter module), both in eval mode -- also used by scripts/bench_port_throughput.py.
+
+    The port's converter converts the saved HF folder; ``model/build.py`` builds the TAO model and loads the result
+    through ``model.backbone.pretrained_backbone_path`` (TAO's own loader)."""
+    import torch
+    from omegaconf import OmegaConf
+    import transformers
+    from transformers import AutoConfig
+
+    converter = importlib.import_module(f"nvidia_tao_pytorch.cv.{name}.utils.hf_checkpoint_converter")
+    build = importlib.import_module(f"nvidia_tao_pytorch.cv.{name}.model.build")
+    hf_config = AutoConfig.from_pretrained(os.path.dirname(os.path.abspath(hf_config_path)))
+    torch.manual_seed(seed)
+    hf = getattr(transformers, auto_class).from_config(hf_config).eval()
+    randomize(hf, seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        hf.save_pretrained(tmp)
+        ckpt = os.path.join(tmp, "tao.pth")
+        torch.save(converter.tao_checkpoint(converter.convert(tmp), converter.TAO_MODEL), ckpt)
+        cfg = OmegaConf.structured(load_object(config_class)())
+        cfg.model.backbone.pretrained_backbone_path = ckpt
+        tao = build.build_model(cfg).eval()
+    return hf, tao, cfg, hf_config, converter
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", required=True)
@@ -42,25 +69,10 @@ def main():
     args = parser.parse_args()
 
     import torch
-    from omegaconf import OmegaConf
-    import transformers
-    from transformers import AutoConfig
 
-    converter = importlib.import_module(f"nvidia_tao_pytorch.cv.{args.name}.utils.hf_checkpoint_converter")
-    build = importlib.import_module(f"nvidia_tao_pytorch.cv.{args.name}.model.build")
     result, messages = {"tolerance": args.tolerance}, []
-
-    hf_config = AutoConfig.from_pretrained(os.path.dirname(os.path.abspath(args.hf_config)))
-    torch.manual_seed(args.seed)
-    hf = getattr(transformers, args.auto_class).from_config(hf_config).eval()
-    randomize(hf, args.seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        hf.save_pretrained(tmp)
-        ckpt = os.path.join(tmp, "tao.pth")
-        torch.save(converter.tao_checkpoint(converter.convert(tmp), converter.TAO_MODEL), ckpt)
-        cfg = OmegaConf.structured(load_object(args.config_class)())
-        cfg.model.backbone.pretrained_backbone_path = ckpt
-        tao = build.build_model(cfg).eval()
+    hf, tao, cfg, hf_config, converter = build_models(args.name, args.config_class, args.hf_config, args.auto_class,
+                                                      args.seed)
     result["mapped_tensors"] = len(converter.MAPPING)
     result["norm_eps_overrides"] = len(converter.NORM_EPS)
 

@@ -65,35 +65,40 @@ def parse_args():
     return parser.parse_args()
 
 
-def main():
-    args = parse_args()
+def build_models(name, config_class, hf_config_path, auto_class, *, backbone_only=False, seed=0,
+                 max_size=PARITY_MAX_SIZE, result=None, messages=None):
+    """(HF detector with seeded well-conditioned random weights, the port's TAO model with those weights converted,
+    the port's config, (height, width), ddetr), both in eval mode -- also used by scripts/bench_port_throughput.py.
+
+    The input size (RT-DETR: ``eval_spatial_size``, for which TAO precomputes its anchors; Deformable DETR: the
+    evaluate size) is capped at ``max_size`` (None: the spec's), rounded down to a multiple of 32; inputs must have
+    that size, and a Deformable DETR port (``ddetr``) takes the image plus a zero padding-mask channel.
+    ``result`` / ``messages`` (a dict / a list) receive the loader's numbers and problems."""
     import torch
     import transformers
     from omegaconf import OmegaConf
 
-    converter = importlib.import_module(f"nvidia_tao_pytorch.cv.{args.name}.utils.hf_checkpoint_converter")
-    build = importlib.import_module(f"nvidia_tao_pytorch.cv.{args.name}.model.build")
-    mode = args.hf_features
-    result, messages = {"tolerance": args.tolerance, "scope": "backbone" if mode == "feature_pyramid" else "model"}, []
-
-    hf_config = transformers.AutoConfig.from_pretrained(os.path.dirname(os.path.abspath(args.hf_config)))
-    torch.manual_seed(args.seed)
-    hf = getattr(transformers, args.auto_class).from_config(hf_config).eval()
-    well_conditioned(hf, args.seed)
-    cfg = OmegaConf.structured(load_object(args.config_class)())
+    result = {} if result is None else result
+    messages = [] if messages is None else messages
+    converter = importlib.import_module(f"nvidia_tao_pytorch.cv.{name}.utils.hf_checkpoint_converter")
+    build = importlib.import_module(f"nvidia_tao_pytorch.cv.{name}.model.build")
+    hf_config = transformers.AutoConfig.from_pretrained(os.path.dirname(os.path.abspath(hf_config_path)))
+    torch.manual_seed(seed)
+    hf = getattr(transformers, auto_class).from_config(hf_config).eval()
+    well_conditioned(hf, seed)
+    cfg = OmegaConf.structured(load_object(config_class)())
     ddetr = "with_box_refine" in cfg.model  # TAO deformable_detr's model section
     size = [cfg.evaluate.input_height, cfg.evaluate.input_width] if ddetr else cfg.dataset.augmentation.eval_spatial_size
-    height, width = (min(int(v), PARITY_MAX_SIZE) // 32 * 32 for v in size)
+    height, width = (min(int(v), max_size or int(v)) // 32 * 32 for v in size)
     if ddetr:
         cfg.train.activation_checkpoint = False
     else:
         cfg.dataset.augmentation.eval_spatial_size = [height, width]
-    result["parity_input"] = [2, 3, height, width]
     with tempfile.TemporaryDirectory() as tmp:
         hf.save_pretrained(tmp)
         state_dict = converter.convert(tmp)
         result["mapped_tensors"] = len(converter.MAPPING)
-        if mode == "feature_pyramid":
+        if backbone_only:
             path = os.path.join(tmp, "backbone.pth")
             torch.save(converter.tao_checkpoint(state_dict, converter.TAO_MODEL), path)
             cfg.model.pretrained_backbone_path = path
@@ -127,6 +132,19 @@ def main():
             if missing or unexpected:
                 messages.append(f"TAO's loader gives {len(missing)} missing / {len(unexpected)} unexpected keys "
                                 f"(e.g. {(list(missing) + list(unexpected))[:3]})")
+    return hf, tao, cfg, (height, width), ddetr
+
+
+def main():
+    args = parse_args()
+    import torch
+
+    mode = args.hf_features
+    result, messages = {"tolerance": args.tolerance, "scope": "backbone" if mode == "feature_pyramid" else "model"}, []
+    hf, tao, _cfg, (height, width), ddetr = build_models(
+        args.name, args.config_class, args.hf_config, args.auto_class, backbone_only=mode == "feature_pyramid",
+        seed=args.seed, max_size=PARITY_MAX_SIZE, result=result, messages=messages)
+    result["parity_input"] = [2, 3, height, width]
 
     x = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(args.seed + 1))
     if mode == "feature_pyramid":

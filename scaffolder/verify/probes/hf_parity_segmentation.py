@@ -67,6 +67,35 @@ class _Holder:  # TAO's initialize_pretrained_weights loads into `pl_model.model
         self.model = model
 
 
+def build_models(name, config_class, hf_config_path, seed=0):
+    """(HF model with seeded well-conditioned random weights, the port's TAO SegFormer with those weights converted,
+    the port's config, TAO's load report, the port's converter module), both in eval mode -- also used by
+    scripts/bench_port_throughput.py. ``model/build.py`` builds the TAO model from the schema defaults and TAO
+    segformer's ``initialize_pretrained_weights`` loads the converted checkpoint."""
+    import torch
+    from omegaconf import OmegaConf
+    from transformers import AutoConfig
+
+    from nvidia_tao_pytorch.cv.segformer.utils.checkpoint import initialize_pretrained_weights
+
+    converter = importlib.import_module(f"nvidia_tao_pytorch.cv.{name}.utils.hf_checkpoint_converter")
+    build = importlib.import_module(f"nvidia_tao_pytorch.cv.{name}.model.build")
+    hf_config = AutoConfig.from_pretrained(os.path.dirname(os.path.abspath(hf_config_path)))
+    torch.manual_seed(seed)
+    cls = hf_class(list(getattr(hf_config, "architectures", None) or []))
+    hf = (cls.from_config(hf_config) if hasattr(cls, "from_config") else cls(hf_config)).eval()
+    well_conditioned(hf, seed)
+    cfg = OmegaConf.structured(load_object(config_class)())
+    tao = build.build_model(cfg).eval()
+    with tempfile.TemporaryDirectory() as tmp:
+        hf.save_pretrained(tmp)
+        ckpt = os.path.join(tmp, "tao.pth")
+        torch.save(converter.tao_checkpoint(converter.convert(tmp), converter.TAO_MODEL), ckpt)
+        report = initialize_pretrained_weights(_Holder(tao), ckpt)
+    tao.eval()
+    return hf, tao, cfg, report, converter
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", required=True)
@@ -81,29 +110,10 @@ def main():
     args = parser.parse_args()
 
     import torch
-    from omegaconf import OmegaConf
-    from transformers import AutoConfig
 
-    from nvidia_tao_pytorch.cv.segformer.utils.checkpoint import initialize_pretrained_weights
-
-    converter = importlib.import_module(f"nvidia_tao_pytorch.cv.{args.name}.utils.hf_checkpoint_converter")
-    build = importlib.import_module(f"nvidia_tao_pytorch.cv.{args.name}.model.build")
     result, messages = {"tolerance": args.tolerance}, []
-
-    hf_config = AutoConfig.from_pretrained(os.path.dirname(os.path.abspath(args.hf_config)))
-    torch.manual_seed(args.seed)
-    cls = hf_class(list(getattr(hf_config, "architectures", None) or []))
-    hf = (cls.from_config(hf_config) if hasattr(cls, "from_config") else cls(hf_config)).eval()
-    well_conditioned(hf, args.seed)
+    hf, tao, cfg, report, converter = build_models(args.name, args.config_class, args.hf_config, args.seed)
     result["hf_class"] = type(hf).__name__
-    cfg = OmegaConf.structured(load_object(args.config_class)())
-    tao = build.build_model(cfg).eval()
-    with tempfile.TemporaryDirectory() as tmp:
-        hf.save_pretrained(tmp)
-        ckpt = os.path.join(tmp, "tao.pth")
-        torch.save(converter.tao_checkpoint(converter.convert(tmp), converter.TAO_MODEL), ckpt)
-        report = initialize_pretrained_weights(_Holder(tao), ckpt)
-    tao.eval()
     result["mapped_tensors"] = len(converter.MAPPING)
     result["loaded_tensors"] = len(report.loaded_keys)
     result["fresh_tensors"] = len(report.missing_keys)
