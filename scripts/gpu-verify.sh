@@ -160,7 +160,13 @@ PY
 
 # ------------------------------------------------------------------------------------------------ setup
 say "setup: $PY ($("$PY" -c 'import sys; print(sys.executable, sys.version.split()[0])')), device $DEVICE, ports ${PORTS:-none}, bench ${BENCH:-no}"
-command -v git >/dev/null || { echo "gpu-verify: git is not installed (workspace init needs it)" >&2; exit 2; }
+if ! command -v git >/dev/null; then  # workspace init and generate need git: unpack the carried one
+  deb=$(ls "$WHEELS"/git/git_*.deb 2>/dev/null | head -n1)
+  if [[ -n "$deb" ]] && command -v dpkg >/dev/null && dpkg -x "$deb" /tmp/gpu-verify-git; then
+    export PATH="/tmp/gpu-verify-git/usr/bin:$PATH" GIT_EXEC_PATH=/tmp/gpu-verify-git/usr/lib/git-core
+  fi
+  git --version || { echo "gpu-verify: no git on this host and none carried ($WHEELS/git/git_*.deb)" >&2; exit 2; }
+fi
 if [[ $INSTALL == 1 ]]; then
   site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
   [[ -w "$site" ]] || { echo "gpu-verify: $site is not writable: the carried wheels cannot be installed" >&2; exit 2; }

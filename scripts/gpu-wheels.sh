@@ -8,6 +8,8 @@
 #   DEST/tao/*.whl   nvidia-tao-core / nvidia-tao-deploy 7.3.0 (pure) and nvidia-tao-pytorch 7.3.0 without its
 #                    compiled CUDA ops (scaffolder.tao_wheels --strip: 75 MB -> ~4 MB; the .so files are built
 #                    for TAO's container torch, and verify's shim runs TAO's pure-PyTorch deformable attention)
+#   DEST/git/*.deb   this machine's git package (apt-get download git, ~7 MB): gpu-verify.sh unpacks it only where
+#                    the host has no git (its binary needs libc, zlib and libpcre2-8 alone)
 #
 # Everything under DEST travels with the working tree (64 MiB in all): the script prints the total. DEST must
 # be ignored by git (for .whl: `echo /.whl/ >> .git/info/exclude`). It starts from an empty DEST so no stale
@@ -57,6 +59,13 @@ echo "== TAO $TAO_VERSION"
 cp "$CACHE/nvidia_tao_core-$TAO_VERSION-py3-none-any.whl" "$CACHE/nvidia_tao_deploy-$TAO_VERSION-py3-none-any.whl" "$DEST/tao/"
 PYTHONPATH="$ROOT" "$PY" -m scaffolder.tao_wheels --strip \
   "$CACHE/nvidia_tao_pytorch-$TAO_VERSION-cp312-cp312-manylinux1_x86_64.whl" "$DEST/tao"
+echo "== git (only used where the host has none: workspace init and generate need it)"
+mkdir -p "$DEST/git"
+if ! (cd "$DEST/git" && apt-get download -q git >/dev/null 2>&1); then
+  apt-get update -qq >/dev/null 2>&1 || true
+  (cd "$DEST/git" && apt-get download -q git >/dev/null 2>&1) || echo "gpu-wheels: no git .deb (apt-get download git failed); the host must have git" >&2
+fi
+ls "$DEST/git"
 echo "== closure check"
 "$PY" "$ROOT/scripts/gpu_wheels_check.py" --wheels "$DEST" --python-version "$PYV"
 echo "== size"
