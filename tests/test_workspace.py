@@ -363,3 +363,27 @@ def test_parse_console_scripts_forms():
     assert parse_console_scripts("from setuptools import setup\nsetup(name='x')\n") == []
     with pytest.raises(WorkspaceError, match=r"cannot parse setup.py \(line 1\)"):
         parse_console_scripts("setup(\n")
+
+
+def test_strip_compiled_keeps_python_files_and_is_reproducible(tmp_path: Path):
+    """tao_wheels.strip_compiled (scripts/gpu-wheels.sh): no .so, the rest byte-identical, RECORD without the .so rows."""
+    src = tmp_path / "src" / "pkg-1.0-cp312-cp312-manylinux1_x86_64.whl"
+    src.parent.mkdir()
+    with zipfile.ZipFile(src, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(zipfile.ZipInfo("pkg/__init__.py", date_time=(2026, 10, 14, 2, 10, 0)), "x = 1\n")
+        zf.writestr(zipfile.ZipInfo("pkg/ops/op.cpython-312-x86_64-linux-gnu.so", date_time=(2026, 10, 14, 2, 55, 0)),
+                    b"\x7fELF" + b"\0" * 4096)
+        zf.writestr("pkg-1.0.dist-info/METADATA", "Name: pkg\nVersion: 1.0\n")
+        zf.writestr("pkg-1.0.dist-info/RECORD", "pkg/__init__.py,sha256=a,6\n"
+                    "pkg/ops/op.cpython-312-x86_64-linux-gnu.so,sha256=b,4100\npkg-1.0.dist-info/RECORD,,\n")
+    one = tao_wheels.strip_compiled(src, tmp_path / "a")
+    two = tao_wheels.strip_compiled(src, tmp_path / "b")
+    assert one.name == src.name and one.read_bytes() == two.read_bytes()
+    with zipfile.ZipFile(one) as zf:
+        assert zf.namelist() == ["pkg/__init__.py", "pkg-1.0.dist-info/METADATA", "pkg-1.0.dist-info/RECORD"]
+        assert zf.read("pkg/__init__.py") == b"x = 1\n"
+        assert zf.getinfo("pkg/__init__.py").date_time == (2026, 10, 14, 2, 10, 0)
+        assert ".so" not in zf.read("pkg-1.0.dist-info/RECORD").decode()
+    assert tao_wheels.skipped_members(one) == [] and len(tao_wheels.wheel_members(one)) == 1
+    with pytest.raises(ValueError, match="overwrite"):
+        tao_wheels.strip_compiled(one, one.parent)
