@@ -262,7 +262,8 @@ def test_size_reproduces_hf_in_process(name: str):
     result = check_parity(backbone, config, seed=0)
     print(result.describe())
     assert result.mapping.ok and result.mapping_exact, result.describe()
-    assert result.eps_aligned_features is not None or result.passed, result.describe()
+    # as TAO builds it, only HF's norm eps (which the port records in NORM_EPS and build_model applies) differs
+    assert result.passed or any("norm eps differs" in f for f in result.findings), result.describe()
 
 
 # -- generate + the hf_parity probe ----------------------------------------------------------------------------
@@ -365,6 +366,7 @@ def test_verify_hf_parity_stage_passes_for_the_2_layer_vit(sized_ports: Path, tm
     code = main(["-q", "verify", "--workspace", str(sized_ports), "--name", "any_vit", "--runner", "local",
                  "--device", "cpu", "--stages", "hf_parity", "--report", str(report)])
     stage = {s["name"]: s for s in json.loads((report / "report.json").read_text())["stages"]}["hf_parity"]
+    print(stage["metrics"])
     assert code == 0 and stage["status"] == "passed", stage
     assert stage["metrics"]["max_abs_features"] <= 1e-4 and stage["metrics"]["max_abs_logits"] <= 1e-4
 
@@ -384,5 +386,6 @@ def test_full_size_done_when_shapes_pass_hf_parity(hub_id: str, tao_workspace: P
     code = main(["-q", "verify", "--workspace", str(tao_workspace), "--name", "full_vit", "--runner", "local",
                  "--device", "cpu", "--stages", "hf_parity", "--report", str(report)])
     stage = {s["name"]: s for s in json.loads((report / "report.json").read_text())["stages"]}["hf_parity"]
+    print(stage["metrics"])
     assert code == 0 and stage["status"] == "passed", stage
     assert stage["metrics"]["max_abs_features"] <= 1e-4 and stage["metrics"]["max_abs_logits"] <= 1e-4
