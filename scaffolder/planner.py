@@ -135,8 +135,9 @@ def sized_reason(family: catalog.Family, variant: catalog.Variant, target: str) 
         what = f"no TAO {family.name} variant of this size (TAO registers {registered or 'none'})"
     else:
         source = f"timm {variant.timm_name}"
-        what = f"{family.missing_reason or f'TAO 7.3 has no {family.name} backbone'}, and no catalog variant of this size"
-    return (f"{what}; generating {cls} from {source} with {kwargs}: {target}, registered as {variant.backbone}")
+        missing = family.missing_reason or f"TAO 7.3 has no {family.name} backbone"
+        what = f"{missing}, and no catalog variant of this size"
+    return f"{what}; generating {cls} from {source} with {kwargs}: {target}, registered as {variant.backbone}"
 
 
 def export_notes(family: catalog.Family, variant: catalog.Variant) -> list[str]:

@@ -48,8 +48,9 @@ class AnySize:
     TAO's own class ``cls``, whose keys the family's rules already map) or ``timm_subclass`` (TAO lacks the
     architecture: the timm partial's subclass of ``cls``, as timm ``timm_name`` builds it). ``kwargs`` reads
     the constructor arguments from the HF config (HF defaults filled from ``Family.signature_defaults``);
-    ``name`` spells the registry name from them (and the config) -- it must encode every argument, because ports that share a
-    backbone name share its module; ``refuse`` says why a config has no such backbone (None: it has one).
+    ``name`` spells the registry name from them (and the config) -- it must encode every argument, because ports
+    that share a backbone name share its module; ``refuse`` says why a config has no such backbone (None: it has
+    one).
     """
 
     strategy: str

@@ -3,8 +3,8 @@ generated ``vit_*_patch14_dinov2_mlp`` backbones)."""
 
 from typing import Any, Mapping
 
-from scaffolder.catalog._types import CLASSIFIER_HEAD, QKV, AnySize, Family, KeyRules, T, Variant, classifier, name_token
-from scaffolder.catalog._types import rule, square_image_size
+from scaffolder.catalog._types import CLASSIFIER_HEAD, QKV, AnySize, Family, KeyRules, T, Variant, classifier
+from scaffolder.catalog._types import name_token, rule, square_image_size
 
 _LAYER = r"encoder\.layer\.(?P<i>\d+)"
 
@@ -69,6 +69,11 @@ def _mlp_name(k: Mapping[str, Any], _config: Mapping[str, Any]) -> str:
     return f"vit_{shape}_patch{k['patch_size']}_dinov2_mlp{extra}"
 
 
+def _mlp_timm_name(k: Mapping[str, Any]) -> str:
+    """timm's entry of this size, else the one whose defaults the generated geometry overrides."""
+    return f"vit_{_SIZES.get((k['embed_dim'], k['depth'], k['num_heads']), 'base')}_patch14_dinov2"
+
+
 def _refuse_mlp(c: Mapping[str, Any]) -> str | None:
     if c.get("use_swiglu_ffn"):
         return "a SwiGLU DINOv2 of this size: TAO registers SwiGLU ViT-L/14 only, and timm's plain-MLP DINOv2 differs"
@@ -121,7 +126,7 @@ FAMILIES = (
             kwargs=_mlp_kwargs,
             name=_mlp_name,
             num_features=lambda k: k["embed_dim"],
-            timm_name=lambda k: f"vit_{_SIZES.get((k['embed_dim'], k['depth'], k['num_heads']), 'base')}_patch14_dinov2",
+            timm_name=_mlp_timm_name,
             refuse=_refuse_mlp,
         ),
     ),

@@ -81,8 +81,9 @@ FAMILY = Family(
         variant(name, 512 * _BLOCKS[kind][1], depths=list(_CANONICAL[depth]), layer_type=kind,
                 hidden_sizes=[w * _BLOCKS[kind][1] for w in _STANDARD_CHANNELS], embedding_size=64,
                 downsample_in_first_stage=False, downsample_in_bottleneck=False)
-        for name, depth, kind in (("resnet_18", 18, "basic"), ("resnet_34", 34, "basic"), ("resnet_50", 50, "bottleneck"),
-                                  ("resnet_101", 101, "bottleneck"), ("resnet_152", 152, "bottleneck"))
+        for name, depth, kind in (("resnet_18", 18, "basic"), ("resnet_34", 34, "basic"),
+                                  ("resnet_50", 50, "bottleneck"), ("resnet_101", 101, "bottleneck"),
+                                  ("resnet_152", 152, "bottleneck"))
     ),
     signature_defaults=RESNET_DEFAULTS,
     any_size=AnySize(

@@ -49,7 +49,8 @@ def _swin_kwargs(c: Mapping[str, Any]) -> dict[str, Any]:
 def _swin_name(k: Mapping[str, Any], _config: Mapping[str, Any]) -> str:
     size = SWIN_SIZES.get((k["embed_dim"], tuple(k["depths"]), tuple(k["num_heads"])))
     shape = size or f"w{k['embed_dim']}_d{name_token(k['depths'])}_h{name_token(k['num_heads'])}"
-    extra = ("" if k["mlp_ratio"] == 4 else f"_mlp{name_token(k['mlp_ratio'])}") + ("" if k["qkv_bias"] else "_noqkvbias")
+    extra = "" if k["mlp_ratio"] == 4 else f"_mlp{name_token(k['mlp_ratio'])}"
+    extra += "" if k["qkv_bias"] else "_noqkvbias"
     return f"swin_{shape}_patch{k['patch_size']}_window{k['window_size']}_{k['img_size'][0]}{extra}"
 
 

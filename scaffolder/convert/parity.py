@@ -109,7 +109,8 @@ def check_parity(
 
     ``backbone``: a TAO ``BACKBONE_REGISTRY`` name, a catalog ``timm_subclass`` variant (built as its timm
     architecture), a size the catalog generates for ``hf_config`` (``Family.sized``: built as the generated module
-    builds it), or ``timm:<name>`` for any timm architecture a generated backbone will subclass. When ``hf_config`` is not the catalog variant of ``backbone`` (a reduced config), the
+    builds it), or ``timm:<name>`` for any timm architecture a generated backbone will subclass.
+    When ``hf_config`` is not the catalog variant of ``backbone`` (a reduced config), the
     TAO constructor arguments are derived from the config by the family's ``key_rules.tao_kwargs``;
     ``tao_overrides`` adds/overrides constructor kwargs (e.g. ``{"post_norm": True}`` for Swin). ``image_size``
     overrides the input resolution (default: the config's ``image_size``).
@@ -204,7 +205,8 @@ def _build_pair(fam: Family, backbone: str, config: Any, seed: int, tao_override
         variant = _sized(fam, cfg)  # a size the catalog generates with the config's own geometry
     if variant is not None and variant.backbone == backbone:
         overrides.update(variant.backbone_kwargs)
-        target = backbone_target(backbone, strategy=variant.strategy, timm_name=variant.timm_name or "", family=fam.name)
+        target = backbone_target(backbone, strategy=variant.strategy, timm_name=variant.timm_name or "",
+                                 family=fam.name)
     else:  # reduced config: derive the TAO geometry from it
         overrides.update({kwarg: fn(cfg) for kwarg, fn in fam.backbone_rules.tao_kwargs})
         # A backbone tao-scaffold generates (timm_subclass) is its timm architecture, state-dict-wise.
