@@ -6,12 +6,12 @@ own class with the model's geometry (``tao_class``); where TAO lacks the archite
 timm partial's subclass takes the geometry (``timm_subclass``). Both carry it in ``PortPlan.backbone_kwargs``.
 
 Plans are checked without torch work (config folders only, ``weights=False``), the done-when shapes included.
-Proof, within the CI budget: every tiny size's rendered module builds exactly the model its mapping is derived
-against; ConvNeXt v1/v2, ResNet, DeiT and DINOv2 sizes reproduce HF in process (``check_parity``); the 2-layer
-192-wide ViT and a Swin at another window/image size are generated and pass the ``hf_parity`` probe (the port's
-own converter and build_model, HF adaptations included; one process for both). ``TAO_SCAFFOLD_ANY_SIZE_ALL=1``
-adds every tiny port generated, the real ``verify --stages hf_parity``, and the full-size done-when shapes
-(ViT-S/16, ViT-B/32-384).
+Proof, within the CI budget: every tiny size's module (rendered, or generated into the workspace) builds exactly
+the model its mapping is derived against; ConvNeXt v1/v2, ResNet, DeiT and DINOv2 sizes reproduce HF in process
+(``check_parity``); the 2-layer 192-wide ViT and a Swin at another window/image size are generated and pass the
+``hf_parity`` probe (the port's own converter and build_model, HF adaptations included), all in one process.
+``TAO_SCAFFOLD_ANY_SIZE_ALL=1`` adds every tiny port generated, the real ``verify --stages hf_parity``, and the
+full-size done-when shapes (ViT-S/16, ViT-B/32-384).
 """
 
 from __future__ import annotations
@@ -205,42 +205,29 @@ def test_answers_of_earlier_versions_get_the_catalog_geometry(tmp_path: Path):
 
 
 # -- each size builds what its mapping was derived against, and reproduces HF ----------------------------------
-def test_generated_modules_build_the_mapping_target(tmp_path: Path):
-    """Every TINY size renders (the real partials, black-formatted), registers through BACKBONE_REGISTRY as a
-    BackboneBase, and has exactly the state dict of the model its weight mapping is derived against."""
+def _target_cases(names, tmp_path: Path, *, render: bool) -> list:
+    """[backbone, module file or None, mapping target, backbone_kwargs, width] per TINY size; with ``render``, its
+    module rendered from the real partial (black-formatted, as generate writes it) into ``tmp_path``."""
     import black
 
     from scaffolder.convert.parity import backbone_target
     from scaffolder.render import BLACK_MODE
-    from tests.test_new_backbones import render_partial, run_python
+    from tests.test_new_backbones import render_partial
 
     cases = []
-    for name, (kind, overrides, backbone, _strategy) in TINY.items():
-        plan = _plan(kind, overrides, tmp_path / name)
-        source = black.format_str(render_partial(plan), mode=BLACK_MODE)
-        assert max(len(line) for line in source.splitlines()) <= BLACK_MODE.line_length, backbone
-        (tmp_path / f"{backbone}.py").write_text(source)
+    for name in names:
+        kind, overrides, backbone, _strategy = TINY[name]
+        plan = _plan(kind, overrides, tmp_path / "plans" / name)
+        module = None
+        if render:
+            source = black.format_str(render_partial(plan), mode=BLACK_MODE)
+            assert max(len(line) for line in source.splitlines()) <= BLACK_MODE.line_length, backbone
+            module = tmp_path / f"{backbone}.py"
+            module.write_text(source)
         target = backbone_target(backbone, strategy=plan.backbone_strategy, timm_name=plan.timm_name,
                                  family=plan.family)
-        cases.append([backbone, target, plan.backbone_kwargs, plan.num_features])
-    out = run_python(f"""
-        import importlib.util, torch
-        from nvidia_tao_pytorch.cv.backbone_v2 import BACKBONE_REGISTRY
-        from nvidia_tao_pytorch.cv.backbone_v2.backbone_base import BackboneBase
-        from scaffolder.convert.parity import build_tao_model
-        for backbone, target, kwargs, width in {cases!r}:
-            spec = importlib.util.spec_from_file_location(backbone, "{tmp_path}/" + backbone + ".py")
-            spec.loader.exec_module(importlib.util.module_from_spec(spec))
-            ours = BACKBONE_REGISTRY.get(backbone)(num_classes=3)  # tiny: real tensors (Swin's init calls .item())
-            ref = build_tao_model(target, 3, kwargs)
-            assert isinstance(ours, BackboneBase) and isinstance(ours, type(ref)), (backbone, type(ref))
-            assert ours.num_features == width, (backbone, ours.num_features)
-            shapes = lambda m: {{k: tuple(v.shape) for k, v in m.state_dict().items()}}
-            assert shapes(ours) == shapes(ref), (backbone, set(shapes(ours)) ^ set(shapes(ref)))
-            print("ok", backbone)
-    """, cwd=tmp_path, pythonpath=[*map(Path, filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))),
-                                   Path(__file__).resolve().parent.parent])
-    assert out.count("ok ") == len(TINY), out
+        cases.append([backbone, str(module) if module else None, target, plan.backbone_kwargs, plan.num_features])
+    return cases
 
 
 # Sizes proven in process (scaffolder.convert.parity.check_parity: the derived mapping, the generated geometry and
@@ -295,7 +282,8 @@ def sized_ports(tao_workspace_template: Path, tmp_path_factory) -> Path:
 
 
 def _answers(workspace: Path, name: str) -> dict:
-    return yaml.safe_load((workspace / f"tao-pytorch/nvidia_tao_pytorch/cv/{name}/.tao-scaffold-answers.yml").read_text())
+    path = workspace / f"tao-pytorch/nvidia_tao_pytorch/cv/{name}/.tao-scaffold-answers.yml"
+    return yaml.safe_load(path.read_text())
 
 
 def _probe_args(workspace: Path, name: str) -> list[str]:
@@ -304,15 +292,22 @@ def _probe_args(workspace: Path, name: str) -> list[str]:
     from scaffolder.verify.stages.weights import _hf_config, _hf_features
 
     answers = _answers(workspace, name)
+    auto_class = hf_auto_class_for(task_named("classification"), answers["task_params"], answers["architectures"])
     return ["--name", name, "--config-class", f"nvidia_tao_pytorch.config.{name}.default_config:ExperimentConfig",
-            "--hf-config", str(_hf_config(answers["model"])), "--hf-features", _hf_features(answers["family"], "classification"),
-            "--auto-class", hf_auto_class_for(task_named("classification"), answers["task_params"], answers["architectures"]),
+            "--hf-config", str(_hf_config(answers["model"])),
+            "--hf-features", _hf_features(answers["family"], "classification"), "--auto-class", auto_class,
             "--tolerance", "1e-4"]
 
 
-def _check_ports(workspace: Path, names, tmp_path: Path) -> None:
-    """Each port's answers and registration, then the hf_parity probe (HF model, random weights -> the port's
-    converter -> the port's build_model) for all of them in one process."""
+def _check_ports(workspace: Path, names, tmp_path: Path, rendered=()) -> None:
+    """In one process (TAO and torch imported once):
+
+    * every size (the ports ``names``, registered in ``workspace``, and the ``rendered`` modules, executed) builds
+      through BACKBONE_REGISTRY as a BackboneBase with exactly the state dict of the model its weight mapping is
+      derived against (``scaffolder.convert.parity.build_tao_model`` of its target and kwargs);
+    * the hf_parity probe (HF model, random weights -> the port's converter -> the port's build_model, HF
+      adaptations included) for every port in ``names``.
+    """
     init = (workspace / BACKBONE_V2_INIT).read_text()
     for name in names:
         _kind, _overrides, backbone, strategy = TINY[name]
@@ -321,21 +316,42 @@ def _check_ports(workspace: Path, names, tmp_path: Path) -> None:
         module = (workspace / BACKBONE_V2 / f"{backbone}.py").read_text()
         assert "BACKBONE_KWARGS = {" in module and f"def {backbone}(**kwargs):" in module
         assert init.count(f"from nvidia_tao_pytorch.cv.backbone_v2.{backbone} import") == 1
-    cases = {name: _probe_args(workspace, name) + ["--out", str(tmp_path / f"{name}.json")] for name in names}
+    targets = _target_cases(names, tmp_path, render=False) + _target_cases(rendered, tmp_path, render=True)
+    probes = {name: _probe_args(workspace, name) + ["--out", str(tmp_path / f"{name}.json")] for name in names}
     code = textwrap.dedent(f"""
-        import json, sys
+        import importlib.util, json, sys
         sys.path.insert(0, {str(PROBES)!r})
+        from nvidia_tao_pytorch.cv.backbone_v2 import BACKBONE_REGISTRY
+        from nvidia_tao_pytorch.cv.backbone_v2.backbone_base import BackboneBase
+        from scaffolder.convert.parity import build_tao_model
         import hf_parity
+
+        def shapes(model):
+            return {{k: tuple(v.shape) for k, v in model.state_dict().items()}}
+
+        for backbone, module, target, kwargs, width in {targets!r}:
+            if module:
+                spec = importlib.util.spec_from_file_location(backbone, module)
+                spec.loader.exec_module(importlib.util.module_from_spec(spec))
+            ours = BACKBONE_REGISTRY.get(backbone)(num_classes=3)  # tiny: real tensors (Swin's init calls .item())
+            ref = build_tao_model(target, 3, kwargs)
+            assert isinstance(ours, BackboneBase) and isinstance(ours, type(ref)), (backbone, type(ref))
+            assert ours.num_features == width, (backbone, ours.num_features)
+            assert shapes(ours) == shapes(ref), (backbone, set(shapes(ours)) ^ set(shapes(ref)))
+            print("built", backbone)
         results = {{}}
-        for name, argv in {cases!r}.items():
+        for name, argv in {probes!r}.items():
             sys.argv = ["hf_parity.py", *argv]
             results[name] = hf_parity.main()
         print("RESULTS " + json.dumps(results))
     """)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(workspace / "tao-core"), str(workspace / "tao-pytorch")]))
+    path = [*filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep)), str(workspace / "tao-core"),
+            str(workspace / "tao-pytorch"), str(Path(__file__).resolve().parent.parent)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    assert proc.stdout.count("built ") == len(targets), proc.stdout
     results = json.loads(proc.stdout.split("RESULTS ", 1)[1])
     for name, result in results.items():
         print(name, TINY[name][2], result.get("max_abs_features"), result.get("max_abs_logits"))
@@ -345,8 +361,8 @@ def _check_ports(workspace: Path, names, tmp_path: Path) -> None:
             assert result["max_abs_logits"] <= 1e-4, (name, result)
 
 
-def test_generated_ports_reproduce_hf(sized_ports: Path, tmp_path: Path):
-    _check_ports(sized_ports, STAGE_PORTS, tmp_path)
+def test_sizes_build_their_mapping_targets_and_ports_reproduce_hf(sized_ports: Path, tmp_path: Path):
+    _check_ports(sized_ports, STAGE_PORTS, tmp_path, rendered=[n for n in TINY if n not in STAGE_PORTS])
 
 
 @pytest.mark.slow
