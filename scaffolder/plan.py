@@ -47,9 +47,11 @@ class PortPlan:
     # architecture decision (from the catalog)
     family: str = ""
     backbone: str = ""
-    backbone_strategy: str = "reuse"  # reuse | timm_subclass | hf_wrapper | generated
+    backbone_strategy: str = "reuse"  # reuse | tao_class | timm_subclass | hf_wrapper | generated
     strategy_reason: str = ""
     timm_name: str = ""
+    # constructor arguments of a generated backbone (tao_class / timm_subclass): the HF model's geometry
+    backbone_kwargs: dict[str, Any] = field(default_factory=dict)
     num_features: int = 0  # the backbone's pooled feature width (a classifier head's in_channels)
     # input and preprocessing (training spec and deploy specs share these)
     img_size: int = 224
@@ -109,6 +111,7 @@ class PortPlan:
     def from_answers(cls, data: dict[str, Any]) -> "PortPlan":
         """A plan from port.yml / answers data; fields renamed since an older tool version are migrated."""
         data = {_RENAMED.get(k, k): v for k, v in data.items()}
+        _migrate_backbone_kwargs(data)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(k for k in data if not k.startswith("_")) - known)
         if unknown:
@@ -122,6 +125,19 @@ class PortPlan:
             raise ScaffoldError(f"port plan {path} is not a YAML mapping",
                                 "write one with `tao-scaffold inspect MODEL --out port.yml`")
         return cls.from_answers(data)
+
+
+def _migrate_backbone_kwargs(data: dict[str, Any]) -> None:
+    """Plans of tool versions whose timm partial kept each generated backbone's geometry in its own tables:
+    the geometry now travels in ``backbone_kwargs``, taken from the catalog variant of that name."""
+    if data.get("backbone_strategy") != "timm_subclass" or data.get("backbone_kwargs"):
+        return
+    from scaffolder.catalog import family_named  # pylint: disable=import-outside-toplevel
+
+    family = family_named(str(data.get("family", "")))
+    variant = next((v for v in family.variants if v.backbone == data.get("backbone")), None) if family else None
+    if variant is not None:
+        data["backbone_kwargs"] = dict(variant.backbone_kwargs)
 
 
 def read_answers(workspace_root: Path, name: str) -> dict[str, Any]:
@@ -310,6 +326,7 @@ def validate_plan(plan: "PortPlan") -> None:
         problem = one_line_problem(getattr(plan, name))
         if problem:
             raise PlanFieldError(name, problem)
+    _backbone_kwargs(plan)
     _int_in(plan, "num_features", 0, 65536)
     _int_in(plan, "img_size", *IMG_SIZE_RANGE)
     _int_in(plan, "in_channels", 1, MAX_CHANNELS)
@@ -343,6 +360,32 @@ def validate_plan(plan: "PortPlan") -> None:
         raise PlanFieldError("config_layout", f"is {_shown(plan.config_layout)}, not vendored or core")
     for name in ("tao_version", "tool_version"):
         _match(plan, name, _VERSION, "a version number (e.g. 7.3.0)", empty=False)
+
+
+def _kwarg_value_ok(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, bool) or _is_number(value):
+        return not _is_number(value) or abs(value) <= 1e9
+    if isinstance(value, str):
+        return bool(_IDENT.match(value)) and len(value) <= 64
+    return (depth == 0 and isinstance(value, list) and len(value) <= 16
+            and all(_kwarg_value_ok(v, 1) and not isinstance(v, str) for v in value))
+
+
+def _backbone_kwargs(plan: "PortPlan") -> None:
+    """Constructor arguments spliced into the generated backbone module: identifiers -> numbers, booleans, short
+    lists of numbers, or a class name the blueprint resolves from its own table."""
+    kwargs = plan.backbone_kwargs
+    if not isinstance(kwargs, dict) or len(kwargs) > 32:
+        raise PlanFieldError("backbone_kwargs", f"is {_shown(kwargs)}, not a mapping of at most 32 arguments")
+    for key, value in kwargs.items():
+        if not (isinstance(key, str) and _IDENT.match(key) and len(key) <= 64) or key.startswith("_"):
+            raise PlanFieldError(f"backbone_kwargs key {_shown(key)}", "is not a constructor argument name")
+        if not _kwarg_value_ok(value):
+            raise PlanFieldError(f"backbone_kwargs.{key}", f"is {_shown(value)}, not a number, boolean, identifier "
+                                 "or list of at most 16 numbers")
+    if kwargs and plan.backbone_strategy not in ("tao_class", "timm_subclass"):
+        raise PlanFieldError("backbone_kwargs", f"is set, but backbone_strategy {plan.backbone_strategy} generates no "
+                             "backbone that takes them (tao_class, timm_subclass)")
 
 
 def validate_mapping_rows(rows: Any) -> None:

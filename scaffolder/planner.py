@@ -56,19 +56,43 @@ def choose_backbone(info, task: TaskSpec) -> tuple[catalog.Family, catalog.Varia
         )
     variant = family.match(info.config)
     if variant is None:
-        known = ", ".join(v.backbone for v in family.variants)
-        reason = family.missing_reason or f"no TAO {family.name} variant has this geometry"
-        raise UnsupportedModelError(
-            f"{reason}: {info.model_type} with {family.describe_config(info.config)} matches none of {known}",
-            "choose a model of a listed size, or add its variant to the catalog",
-        )
+        variant = sized_variant(family, info, task)
     return family, variant
 
 
-STRATEGIES = ("reuse", "timm_subclass", "hf_wrapper", "generated")
+# Tasks whose blueprint renders a generated backbone_v2 module (tao_class / timm_subclass / hf_wrapper).
+GENERATED_BACKBONE_TASKS = ("classification",)
+
+
+def sized_variant(family: catalog.Family, info, task: TaskSpec) -> catalog.Variant:
+    """A size no catalog variant lists: the backbone the family generates with the model's own geometry."""
+    known = ", ".join(v.backbone for v in family.variants)
+    reason = family.missing_reason or f"no TAO {family.name} variant has this geometry"
+    found = f"{reason}: {info.model_type} with {family.describe_config(info.config)} matches none of {known}"
+    if family.any_size is None:
+        raise UnsupportedModelError(found, "choose a model of a listed size, or add its variant to the catalog")
+    if task.name not in GENERATED_BACKBONE_TASKS:
+        raise UnsupportedModelError(
+            f"{found}; tao-scaffold generates other sizes for {', '.join(GENERATED_BACKBONE_TASKS)} ports only "
+            f"(the {task.name} blueprint builds TAO's registered backbones)",
+            f"choose a model of a listed size for --task {task.name}, or port it with --task classification")
+    try:
+        return family.sized(info.config)
+    except ValueError as exc:
+        raise UnsupportedModelError(f"{found}, and tao-scaffold cannot generate this size: {exc}",
+                                    "choose a model of a listed size, or add its variant to the catalog") from exc
+
+
+def is_sized(family: catalog.Family, variant: catalog.Variant) -> bool:
+    """The variant is a size the catalog does not list (generated with the model's own geometry)."""
+    return variant not in family.variants
+
+
+STRATEGIES = ("reuse", "tao_class", "timm_subclass", "hf_wrapper", "generated")
 # Strategies whose backbone is generated into backbone_v2/ and registered there ("generated": in the port's own
-# model/backbone.py, registered in its task network's registry on import).
-BACKBONE_V2_STRATEGIES = ("timm_subclass", "hf_wrapper")
+# model/backbone.py, registered in its task network's registry on import). tao_class: TAO's own backbone class
+# with a geometry TAO registers no factory for.
+BACKBONE_V2_STRATEGIES = ("tao_class", "timm_subclass", "hf_wrapper")
 HF_WRAPPER_NOTE = (
     "{backbone} wraps a transformers model: transformers must be installed wherever the backbone is built "
     "(training, evaluation, ONNX export); the ONNX file and TensorRT engine do not need it"
@@ -84,6 +108,8 @@ def strategy_reason(family: catalog.Family, variant: catalog.Variant, info) -> s
         return f"TAO backbone_v2 registers {variant.backbone}, matching {geometry}"
     missing = family.missing_reason or f"TAO 7.3 has no {family.name} backbone"
     target = backbone_module_relpath(variant.backbone).split("/", 1)[1]
+    if is_sized(family, variant):
+        return sized_reason(family, variant, target)
     if variant.strategy == "timm_subclass":
         return (f"{missing}; timm has {variant.timm_name} ({geometry}): generate {target}, "
                 f"a subclass of it with TAO's BackboneBase, registered as {variant.backbone}")
@@ -98,6 +124,22 @@ def strategy_reason(family: catalog.Family, variant: catalog.Variant, info) -> s
         f"catalog variant {variant.backbone} has unknown strategy {variant.strategy!r}",
         f"use one of: {', '.join(STRATEGIES)}",
     )
+
+
+def sized_reason(family: catalog.Family, variant: catalog.Variant, target: str) -> str:
+    """"no TAO variant of this size; generating <class> from <source> with <geometry>" (inspect shows it)."""
+    spec = family.any_size
+    module, cls = spec.cls.split(":")
+    kwargs = ", ".join(f"{k}={v}" for k, v in variant.backbone_kwargs.items())
+    registered = ", ".join(v.backbone for v in family.variants if v.strategy == "reuse")
+    if variant.strategy == "tao_class":
+        source = f"TAO's {module.rsplit('.', 1)[-1]}.py"
+        what = f"no TAO {family.name} variant of this size (TAO registers {registered or 'none'})"
+    else:
+        source = f"timm {variant.timm_name}"
+        missing = family.missing_reason or f"TAO 7.3 has no {family.name} backbone"
+        what = f"{missing}, and no catalog variant of this size"
+    return f"{what}; generating {cls} from {source} with {kwargs}: {target}, registered as {variant.backbone}"
 
 
 def export_notes(family: catalog.Family, variant: catalog.Variant) -> list[str]:
@@ -186,6 +228,7 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         backbone_strategy=variant.strategy,
         strategy_reason=strategy_reason(family, variant, info),
         timm_name=variant.timm_name or "",
+        backbone_kwargs=dict(variant.backbone_kwargs),
         num_features=variant.num_features,
         img_size=int(info.image_size),
         in_channels=int(info.num_channels or 3),
@@ -196,7 +239,7 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         input_names=list(spec.input_names),
         output_names=list(spec.output_names),
         export_notes=export_notes(family, variant) + ([std_note] if std_note else []),
-        hf_adaptations=list(family.hf_adaptations) if variant.strategy == "reuse" else [],
+        hf_adaptations=list(family.hf_adaptations) if variant.strategy in ("reuse", "tao_class") else [],
         config_layout=config_layout,
         tao_version=tao_version,
         copyright=copyright,

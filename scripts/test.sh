@@ -20,5 +20,6 @@ if [[ $# -eq 0 ]]; then
   echo "== weights/inspect tests with transformers $(PYTHONPATH=.venv/overlays/transformers-newest .venv/bin/python \
         -c 'import transformers; print(transformers.__version__)')"
   PYTHONPATH=.venv/overlays/transformers-newest .venv/bin/python -m pytest -p no:cacheprovider \
-      tests/test_transformers_compat.py tests/test_hf_inspect.py tests/test_convert.py -k "not full"
+      tests/test_transformers_compat.py tests/test_hf_inspect.py tests/test_convert.py \
+      tests/test_any_size.py::test_size_reproduces_hf_in_process -k "not full"
 fi

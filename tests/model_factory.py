@@ -314,12 +314,15 @@ def make_model_dir(
     full_size: bool = False,
     seed: int = 0,
     max_shard_size: str | int | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> Path:
     """Write a HF model folder for ``kind`` (one of ``KINDS``) into ``dest`` and return ``dest``.
 
     Labels: ``id2label`` wins; else ``num_labels`` generic labels; else 1000 ImageNet labels for full-size
     classifiers and 3 for tiny ones. Kinds without a label head (dinov2, bert) write no labels unless asked.
     ``max_shard_size`` (e.g. ``"20KB"``) shards the weights and writes ``model.safetensors.index.json``.
+    ``overrides`` change config fields of the tiny (or full) geometry, e.g. another size of the family; the
+    preprocessor follows a tiny model's ``image_size`` and an overridden one.
     """
     import torch
     import transformers
@@ -331,7 +334,7 @@ def make_model_dir(
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
 
-    kwargs: dict[str, Any] = dict(spec.full if full_size else spec.tiny)
+    kwargs: dict[str, Any] = {**(spec.full if full_size else spec.tiny), **(overrides or {})}
     labels: dict[int, str] | None = None
     if id2label is not None:
         labels = {int(k): str(v) for k, v in id2label.items()}
@@ -361,7 +364,7 @@ def make_model_dir(
     if spec.preprocessor is not None:
         pre = spec.preprocessor
         tiny_size = kwargs.get("image_size")
-        if not full_size and isinstance(tiny_size, int) and tiny_size != 224:
+        if (not full_size or "image_size" in (overrides or {})) and isinstance(tiny_size, int) and tiny_size != 224:
             pre = _scaled_preprocessor(pre, tiny_size / 224)
         (dest / "preprocessor_config.json").write_text(
             json.dumps(pre, indent=2, sort_keys=True) + "\n", encoding="utf-8"

@@ -118,7 +118,8 @@ def render_partial(plan: PortPlan) -> str:
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
     )
-    partial = "timm_backbone" if plan.backbone_strategy == "timm_subclass" else "hf_wrapper_backbone"
+    partial = {"timm_subclass": "timm_backbone", "tao_class": "tao_class_backbone"}.get(plan.backbone_strategy,
+                                                                                     "hf_wrapper_backbone")
     return env.get_template(f"blueprints/_partials/backbone/{partial}.py.jinja").render(**plan.answers())
 
 
@@ -188,7 +189,8 @@ def test_rendered_timm_backbones_are_exactly_their_timm_architectures(tmp_path: 
         fam = next(f for f in catalog.FAMILIES if variant in f.variants)
         plan = PortPlan(name="port_x", task="classification", family=fam.name, model_type=fam.model_types[0],
                         backbone=variant.backbone, backbone_strategy=variant.strategy,
-                        timm_name=variant.timm_name or "", num_features=variant.num_features)
+                        timm_name=variant.timm_name or "", num_features=variant.num_features,
+                        backbone_kwargs=dict(variant.backbone_kwargs))
         source = black.format_str(render_partial(plan), mode=BLACK_MODE)  # as generate formats it
         assert max(len(line) for line in source.splitlines()) <= BLACK_MODE.line_length, variant.backbone
         assert "PreTrainedModel)" not in source and f"def {variant.backbone}(**kwargs):" in source

@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 
 from scaffolder.catalog._types import (
+    AnySize,
     HALF_MEAN,
     HALF_STD,
     IMAGENET_MEAN,
@@ -66,5 +67,6 @@ def all_backbones() -> list[str]:
     return [v.backbone for fam in FAMILIES for v in fam.variants if v.strategy == "reuse"]
 
 
-__all__ = ["FAMILIES", "REFUSED_MODEL_TYPES", "Family", "HALF_MEAN", "HALF_STD", "IMAGENET_MEAN", "IMAGENET_STD", "KeyRule", "KeyRules",
+__all__ = ["FAMILIES", "REFUSED_MODEL_TYPES", "AnySize", "Family",
+           "HALF_MEAN", "HALF_STD", "IMAGENET_MEAN", "IMAGENET_STD", "KeyRule", "KeyRules",
            "TaskRules", "Variant", "all_backbones", "family_for", "family_named", "known_model_types", "task_rules"]

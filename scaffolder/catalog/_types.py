@@ -32,8 +32,36 @@ class Variant:
     backbone: str  # TAO backbone_v2 registry name (or the name of a backbone tao-scaffold generates)
     num_features: int  # width of the backbone's final (pooled) feature
     signature: Mapping[str, Any]  # config.json key -> value; all must match
-    strategy: str = "reuse"  # reuse | timm_subclass | hf_wrapper
+    strategy: str = "reuse"  # reuse | tao_class | timm_subclass | hf_wrapper
     timm_name: str | None = None  # timm architecture a generated backbone subclasses
+    # Constructor arguments of a generated backbone (tao_class / timm_subclass): its geometry, spelled once here
+    # and carried by the plan (PortPlan.backbone_kwargs) into the generated module.
+    backbone_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AnySize:
+    """A size of the family that no :class:`Variant` lists: the port generates a backbone with the model's own
+    geometry instead of stopping.
+
+    ``strategy`` is ``tao_class`` (TAO has the architecture, not the size: the generated backbone_v2 entry builds
+    TAO's own class ``cls``, whose keys the family's rules already map) or ``timm_subclass`` (TAO lacks the
+    architecture: the timm partial's subclass of ``cls``, as timm ``timm_name`` builds it). ``kwargs`` reads
+    the constructor arguments from the HF config (HF defaults filled from ``Family.signature_defaults``);
+    ``name`` spells the registry name from them (and the config) -- it must encode every argument, because ports
+    that share a backbone name share its module; ``refuse`` says why a config has no such backbone (None: it has
+    one).
+    """
+
+    strategy: str
+    cls: str  # "module:Class" the generated factory constructs
+    kwargs: Callable[[Mapping[str, Any]], dict[str, Any]]
+    name: Callable[[Mapping[str, Any], Mapping[str, Any]], str]  # from (the kwargs, the config)
+    num_features: Callable[[Mapping[str, Any]], int]  # from the kwargs
+    timm_name: Callable[[Mapping[str, Any]], str] | None = None  # from the kwargs (timm_subclass)
+    refuse: Callable[[Mapping[str, Any]], str | None] = lambda _config: None
+    # constructor kwargs that name a class (plan data holds its name): kwarg -> "module" holding the classes
+    class_kwargs: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -144,6 +172,8 @@ class Family:
     hf_adaptations: tuple[str, ...] = ()
     # HF backbone tensors -> TAO backbone tensors; None: weight conversion not supported yet.
     backbone_rules: KeyRules | None = None
+    # Sizes no variant lists (classification ports): a backbone generated with the model's own geometry.
+    any_size: AnySize | None = None
 
     # config.json key holding the backbone's own config (detectors: "backbone_config"); variants match inside it
     signature_source: str = ""
@@ -160,6 +190,30 @@ class Family:
             if all(_normalise(config.get(key)) == _normalise(value) for key, value in variant.signature.items()):
                 return variant
         return None
+
+    def sized(self, config: Mapping[str, Any]) -> Variant | None:
+        """The generated backbone for a size no variant lists (None: the family generates none).
+
+        Raises ``ValueError`` with the reason when the config's geometry cannot be built (``AnySize.refuse``)."""
+        spec = self.any_size
+        if spec is None:
+            return None
+        config = self._signature_config(config)
+        try:
+            why = spec.refuse(config)
+            kwargs = None if why else spec.kwargs(config)
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+            why = str(exc) if isinstance(exc, ValueError) else f"config.json lacks or mistypes {exc}"
+        if why:
+            raise ValueError(why)
+        return Variant(
+            backbone=spec.name(kwargs, config),
+            num_features=int(spec.num_features(kwargs)),
+            signature={},
+            strategy=spec.strategy,
+            timm_name=spec.timm_name(kwargs) if spec.timm_name else None,
+            backbone_kwargs=kwargs,
+        )
 
     def describe_config(self, config: Mapping[str, Any]) -> str:
         config = self._signature_config(config)
@@ -236,3 +290,30 @@ def under_segformer(pyramid_channels: Callable[[Mapping[str, Any]], list[int]], 
         plan_params=lambda c, _pre=None: {"pyramid_channels": [int(w) for w in pyramid_channels(c)], "decoder_source": "fresh"},
         notes="backbone converted; TAO's SegFormer decoder (TAOSegFormerHead) starts fresh",
     )
+
+
+# -- spelling generated backbone names (AnySize.name): every constructor argument that varies is in the name ----
+def name_token(value: Any) -> str:
+    """A geometry value as a name fragment: 2.5 -> 2p5, [2, 2, 6, 2] -> 2x2x6x2."""
+    if isinstance(value, (list, tuple)):
+        return "x".join(name_token(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}".replace(".", "p").replace("-", "m").replace("+", "")
+    return str(value)
+
+
+def mlp_ratio(intermediate: int, hidden: int) -> float:
+    """timm's mlp_ratio for an HF intermediate width (timm builds int(hidden * ratio)); ValueError if it cannot."""
+    ratio = float(intermediate) / float(hidden)
+    if int(hidden * ratio) != int(intermediate):
+        raise ValueError(f"intermediate_size {intermediate} is not int({hidden} * mlp_ratio) for any ratio timm takes")
+    return ratio
+
+
+def square_image_size(config: Mapping[str, Any]) -> int:
+    size = config.get("image_size")
+    if isinstance(size, (list, tuple)) and len(size) == 2 and size[0] == size[1]:
+        size = size[0]
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise ValueError(f"image_size {size!r} is not one square size")
+    return size

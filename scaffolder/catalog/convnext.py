@@ -1,6 +1,13 @@
-"""ConvNeXt v1 and v2 (HF ``convnext``, ``convnextv2``) -> TAO backbone_v2 ``convnext_*`` / ``convnextv2_*``."""
+"""ConvNeXt v1 and v2 (HF ``convnext``, ``convnextv2``) -> TAO backbone_v2 ``convnext_*`` / ``convnextv2_*``.
 
-from scaffolder.catalog._types import CLASSIFIER_HEAD, Family, KeyRules, T, classifier, rule, under_segformer, variant
+Widths/depths TAO does not register (e.g. ConvNeXt v1 atto..nano, other depths) get a generated backbone_v2 entry
+building TAO's own ConvNeXtV2 class (``use_grn`` off for v1, as TAO's convnext_* do) with the model's geometry.
+"""
+
+from typing import Any, Mapping
+
+from scaffolder.catalog._types import CLASSIFIER_HEAD, AnySize, Family, KeyRules, T, classifier, name_token, rule
+from scaffolder.catalog._types import under_segformer, variant
 
 _LAYER = r"encoder\.stages\.(?P<s>\d+)\.layers\.(?P<l>\d+)"
 
@@ -25,6 +32,39 @@ TASKS = {
     "segmentation": under_segformer(lambda c: c["hidden_sizes"], "hidden_states:1,2,3,4"),
 }
 
+# timm's ConvNeXt size names: (depths, dims) -> name
+CONVNEXT_SIZES = {
+    ((2, 2, 6, 2), (40, 80, 160, 320)): "atto", ((2, 2, 6, 2), (48, 96, 192, 384)): "femto",
+    ((2, 2, 6, 2), (64, 128, 256, 512)): "pico", ((2, 2, 8, 2), (80, 160, 320, 640)): "nano",
+    ((3, 3, 9, 3), (96, 192, 384, 768)): "tiny", ((3, 3, 27, 3), (96, 192, 384, 768)): "small",
+    ((3, 3, 27, 3), (128, 256, 512, 1024)): "base", ((3, 3, 27, 3), (192, 384, 768, 1536)): "large",
+    ((3, 3, 27, 3), (256, 512, 1024, 2048)): "xlarge", ((3, 3, 27, 3), (352, 704, 1408, 2816)): "huge",
+}
+
+# ConvNextConfig / ConvNextV2Config defaults, for config.json files that omit them
+CONVNEXT_DEFAULTS = {"hidden_sizes": [96, 192, 384, 768], "depths": [3, 3, 9, 3], "patch_size": 4}
+
+
+def _any_size(prefix: str, v2: bool) -> AnySize:
+    def kwargs(c: Mapping[str, Any]) -> dict[str, Any]:
+        depths, dims = [int(d) for d in c["depths"]], [int(w) for w in c["hidden_sizes"]]
+        if len(depths) != 4 or len(dims) != 4:
+            raise ValueError(f"depths {depths} / hidden_sizes {dims}: TAO's ConvNeXtV2 has 4 stages")
+        if int(c.get("patch_size", 4)) != 4:
+            raise ValueError(f"patch_size {c.get('patch_size')}: TAO's ConvNeXtV2 stem is 4x4")
+        # v1: layer scale (a gamma per block) when HF has one -- its value comes with the weights
+        scale = 0.0 if v2 or float(c.get("layer_scale_init_value", 1e-6)) <= 0 else 1e-6
+        return {"depths": depths, "dims": dims, "use_grn": v2, "layer_scale_init_value": scale}
+
+    def name(k: Mapping[str, Any], _config: Mapping[str, Any]) -> str:
+        size = CONVNEXT_SIZES.get((tuple(k["depths"]), tuple(k["dims"])))
+        shape = size or f"w{name_token(k['dims'])}_d{name_token(k['depths'])}"
+        return f"{prefix}_{shape}" + ("" if v2 or k["layer_scale_init_value"] else "_nolayerscale")
+
+    return AnySize(strategy="tao_class", cls="nvidia_tao_pytorch.cv.backbone_v2.convnext_v2:ConvNeXtV2",
+                   kwargs=kwargs, name=name, num_features=lambda k: k["dims"][-1])
+
+
 FAMILIES = (
     Family(
         name="convnext",
@@ -38,6 +78,8 @@ FAMILIES = (
             variant("convnext_large", 1536, hidden_sizes=[192, 384, 768, 1536], depths=[3, 3, 27, 3]),
             variant("convnext_xlarge", 2048, hidden_sizes=[256, 512, 1024, 2048], depths=[3, 3, 27, 3]),
         ),
+        signature_defaults=CONVNEXT_DEFAULTS,
+        any_size=_any_size("convnext", v2=False),
     ),
     Family(
         name="convnextv2",
@@ -54,5 +96,7 @@ FAMILIES = (
             variant("convnextv2_large", 1536, hidden_sizes=[192, 384, 768, 1536], depths=[3, 3, 27, 3]),
             variant("convnextv2_huge", 2816, hidden_sizes=[352, 704, 1408, 2816], depths=[3, 3, 27, 3]),
         ),
+        signature_defaults=CONVNEXT_DEFAULTS,
+        any_size=_any_size("convnextv2", v2=True),
     ),
 )

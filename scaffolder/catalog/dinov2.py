@@ -3,7 +3,8 @@ generated ``vit_*_patch14_dinov2_mlp`` backbones)."""
 
 from typing import Any, Mapping
 
-from scaffolder.catalog._types import CLASSIFIER_HEAD, QKV, Family, KeyRules, T, Variant, classifier, rule
+from scaffolder.catalog._types import CLASSIFIER_HEAD, QKV, AnySize, Family, KeyRules, T, Variant, classifier
+from scaffolder.catalog._types import name_token, rule, square_image_size
 
 _LAYER = r"encoder\.layer\.(?P<i>\d+)"
 
@@ -43,6 +44,44 @@ BACKBONE_RULES = KeyRules(
         ("reg_tokens", lambda c: c.get("num_register_tokens", 0)),
     ),
 )
+_SIZES = {(384, 12, 6): "small", (768, 12, 12): "base", (1024, 24, 16): "large"}  # timm vit_*_patch14_dinov2
+# Dinov2Config's defaults, for config.json files that omit them
+DINOV2_DEFAULTS = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "patch_size": 14,
+                   "image_size": 518, "mlp_ratio": 4, "use_swiglu_ffn": False, "qkv_bias": True}
+
+
+def _mlp_kwargs(c: Mapping[str, Any]) -> dict[str, Any]:
+    """timm VisionTransformer arguments of a plain-MLP DINOv2 (as timm's vit_*_patch14_dinov2 builds it)."""
+    kwargs = {"img_size": square_image_size(c), "patch_size": int(c["patch_size"]), "embed_dim": int(c["hidden_size"]),
+              "depth": int(c["num_hidden_layers"]), "num_heads": int(c["num_attention_heads"])}
+    if float(c["mlp_ratio"]) != 4:
+        kwargs["mlp_ratio"] = float(c["mlp_ratio"])
+    if not c.get("qkv_bias", True):
+        kwargs["qkv_bias"] = False
+    return {**kwargs, "init_values": 1e-5, "dynamic_img_size": True}  # layer scale (its value comes with the weights)
+
+
+def _mlp_name(k: Mapping[str, Any], _config: Mapping[str, Any]) -> str:
+    size = _SIZES.get((k["embed_dim"], k["depth"], k["num_heads"])) if "mlp_ratio" not in k else None
+    shape = size or f"w{k['embed_dim']}_d{k['depth']}_h{k['num_heads']}" + (
+        f"_mlp{name_token(k['mlp_ratio'])}" if "mlp_ratio" in k else "")
+    extra = ("" if k["img_size"] == 518 else f"_{k['img_size']}") + ("" if k.get("qkv_bias", True) else "_noqkvbias")
+    return f"vit_{shape}_patch{k['patch_size']}_dinov2_mlp{extra}"
+
+
+def _mlp_timm_name(k: Mapping[str, Any]) -> str:
+    """timm's entry of this size, else the one whose defaults the generated geometry overrides."""
+    return f"vit_{_SIZES.get((k['embed_dim'], k['depth'], k['num_heads']), 'base')}_patch14_dinov2"
+
+
+def _refuse_mlp(c: Mapping[str, Any]) -> str | None:
+    if c.get("use_swiglu_ffn"):
+        return "a SwiGLU DINOv2 of this size: TAO registers SwiGLU ViT-L/14 only, and timm's plain-MLP DINOv2 differs"
+    if c.get("hidden_act", "gelu") != "gelu":
+        return f"hidden_act {c.get('hidden_act')!r}: timm's DINOv2 uses exact GELU"
+    return None
+
+
 # HF's classifier consumes [CLS, mean(patch tokens)] (2*hidden); timm/TAO heads consume CLS only.
 TASKS = {"classification": classifier(CLASSIFIER_HEAD, hf_features="pooler_output")}
 
@@ -72,9 +111,23 @@ FAMILIES = (
                      "image_size": 518, "mlp_ratio": 4, "use_swiglu_ffn": False},
                     strategy="timm_subclass",
                     timm_name=f"vit_{size}_patch14_dinov2",
+                    backbone_kwargs=_mlp_kwargs({"hidden_size": width, "num_hidden_layers": depth,
+                                                 "num_attention_heads": heads, "patch_size": 14, "image_size": 518,
+                                                 "mlp_ratio": 4}),
                 )
-                for size, width, depth, heads in (("small", 384, 12, 6), ("base", 768, 12, 12), ("large", 1024, 24, 16))
+                for (width, depth, heads), size in _SIZES.items()
             ),
+        ),
+        signature_defaults=DINOV2_DEFAULTS,
+        # Other plain-MLP sizes: timm's DINOv2 VisionTransformer with the model's geometry.
+        any_size=AnySize(
+            strategy="timm_subclass",
+            cls="timm.models.vision_transformer:VisionTransformer",
+            kwargs=_mlp_kwargs,
+            name=_mlp_name,
+            num_features=lambda k: k["embed_dim"],
+            timm_name=_mlp_timm_name,
+            refuse=_refuse_mlp,
         ),
     ),
     Family(

@@ -21,6 +21,7 @@ FAMILY = Family(
             {"width_coefficient": wc, "depth_coefficient": dc, "hidden_dim": width},
             strategy="timm_subclass",
             timm_name=f"tf_efficientnet_b{b}",
+            backbone_kwargs={"channel_multiplier": wc, "depth_multiplier": dc},  # timm's _gen_efficientnet
         )
         for b, wc, dc, width in (
             (0, 1.0, 1.0, 1280), (1, 1.0, 1.1, 1280), (2, 1.1, 1.2, 1408), (3, 1.2, 1.4, 1536),

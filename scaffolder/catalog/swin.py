@@ -1,6 +1,14 @@
-"""Swin (HF ``swin``) -> TAO backbone_v2 ``swin_*``, adapted to compute what HF Swin computes."""
+"""Swin (HF ``swin``) -> TAO backbone_v2 ``swin_*``, adapted to compute what HF Swin computes.
 
-from scaffolder.catalog._types import CLASSIFIER_HEAD, QKV, Family, KeyRules, T, classifier, rule, variant
+TAO registers Swin T/S/B/L at 224 px (window 7) and B/L at 384 px (window 12); other window or image sizes and
+other widths/depths get a generated backbone_v2 entry building TAO's own SwinTransformer with the model's
+geometry (the same key rules and HF adaptations apply).
+"""
+
+from typing import Any, Mapping
+
+from scaffolder.catalog._types import CLASSIFIER_HEAD, QKV, AnySize, Family, KeyRules, T, classifier, name_token
+from scaffolder.catalog._types import rule, square_image_size, variant
 
 _BLOCK = r"encoder\.layers\.(?P<s>\d+)\.blocks\.(?P<b>\d+)"
 _PYRAMID_NORM_WHY = (
@@ -13,6 +21,48 @@ EXPORT_NOTE = (
     "(window partition reshapes); export on torch <= 2.11 (TAO's containers / the GPU host) "
     "or skip the export stage on this torch"
 )
+
+# timm/TAO Swin size names: (embed_dim, depths, num_heads) -> name
+SWIN_SIZES = {
+    (96, (2, 2, 6, 2), (3, 6, 12, 24)): "tiny",
+    (96, (2, 2, 18, 2), (3, 6, 12, 24)): "small",
+    (128, (2, 2, 18, 2), (4, 8, 16, 32)): "base",
+    (192, (2, 2, 18, 2), (6, 12, 24, 48)): "large",
+}
+_HEADS = {96: [3, 6, 12, 24], 128: [4, 8, 16, 32], 192: [6, 12, 24, 48]}
+
+
+def _swin_kwargs(c: Mapping[str, Any]) -> dict[str, Any]:
+    size = square_image_size(c)
+    return {
+        "img_size": [size, size],
+        "patch_size": int(c["patch_size"]),
+        "embed_dim": int(c["embed_dim"]),
+        "depths": [int(d) for d in c["depths"]],
+        "num_heads": [int(h) for h in c["num_heads"]],
+        "window_size": int(c["window_size"]),
+        "mlp_ratio": float(c["mlp_ratio"]),
+        "qkv_bias": bool(c["qkv_bias"]),
+    }
+
+
+def _swin_name(k: Mapping[str, Any], _config: Mapping[str, Any]) -> str:
+    size = SWIN_SIZES.get((k["embed_dim"], tuple(k["depths"]), tuple(k["num_heads"])))
+    shape = size or f"w{k['embed_dim']}_d{name_token(k['depths'])}_h{name_token(k['num_heads'])}"
+    extra = "" if k["mlp_ratio"] == 4 else f"_mlp{name_token(k['mlp_ratio'])}"
+    extra += "" if k["qkv_bias"] else "_noqkvbias"
+    return f"swin_{shape}_patch{k['patch_size']}_window{k['window_size']}_{k['img_size'][0]}{extra}"
+
+
+def _refuse_swin(c: Mapping[str, Any]) -> str | None:
+    if c.get("use_absolute_embeddings"):
+        return "use_absolute_embeddings: the catalog's Swin rules have no absolute position embedding"
+    if len(c["depths"]) != 4 or len(c["num_heads"]) != 4:
+        return f"depths {c['depths']} / num_heads {c['num_heads']}: TAO's SwinTransformer has 4 stages"
+    if c.get("hidden_act", "gelu") != "gelu":
+        return f"hidden_act {c.get('hidden_act')!r}: TAO's SwinTransformer uses exact GELU"
+    return None
+
 
 FAMILY = Family(
     name="swin",
@@ -58,12 +108,24 @@ FAMILY = Family(
     export_notes=(EXPORT_NOTE,),
     # TAO's factories build post_norm=False and shift windows even where the map equals the window.
     hf_adaptations=("swin_final_norm", "swin_no_shift_at_window"),
-    variants=(
-        variant("swin_tiny_patch4_window7_224", 768, embed_dim=96, depths=[2, 2, 6, 2], window_size=7),
-        variant("swin_small_patch4_window7_224", 768, embed_dim=96, depths=[2, 2, 18, 2], window_size=7),
-        variant("swin_base_patch4_window7_224", 1024, embed_dim=128, depths=[2, 2, 18, 2], window_size=7),
-        variant("swin_base_patch4_window12_384", 1024, embed_dim=128, depths=[2, 2, 18, 2], window_size=12),
-        variant("swin_large_patch4_window7_224", 1536, embed_dim=192, depths=[2, 2, 18, 2], window_size=7),
-        variant("swin_large_patch4_window12_384", 1536, embed_dim=192, depths=[2, 2, 18, 2], window_size=12),
+    # TAO's factories fix the image size (attention masks and relative positions are built for it).
+    variants=tuple(
+        variant(f"swin_{size}_patch4_window{window}_{img}", 8 * embed, embed_dim=embed, depths=list(depths),
+                num_heads=_HEADS[embed], window_size=window, image_size=img, patch_size=4, mlp_ratio=4.0,
+                qkv_bias=True)
+        for (embed, depths, _heads), size in SWIN_SIZES.items()
+        for window, img in ((7, 224), (12, 384))
+        if window == 7 or size in ("base", "large")
+    ),
+    # SwinConfig's defaults, for config.json files that omit them
+    signature_defaults={"image_size": 224, "patch_size": 4, "embed_dim": 96, "depths": [2, 2, 6, 2],
+                        "num_heads": [3, 6, 12, 24], "window_size": 7, "mlp_ratio": 4.0, "qkv_bias": True},
+    any_size=AnySize(
+        strategy="tao_class",
+        cls="nvidia_tao_pytorch.cv.backbone_v2.swin:SwinTransformer",
+        kwargs=_swin_kwargs,
+        name=_swin_name,
+        num_features=lambda k: k["embed_dim"] * 2 ** (len(k["depths"]) - 1),
+        refuse=_refuse_swin,
     ),
 )

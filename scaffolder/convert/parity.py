@@ -108,7 +108,9 @@ def check_parity(
     """Compare the HF model built from ``hf_config`` with TAO ``backbone`` loaded with its converted weights.
 
     ``backbone``: a TAO ``BACKBONE_REGISTRY`` name, a catalog ``timm_subclass`` variant (built as its timm
-    architecture), or ``timm:<name>`` for any timm architecture a generated backbone will subclass. When ``hf_config`` is not the catalog variant of ``backbone`` (a reduced config), the
+    architecture), a size the catalog generates for ``hf_config`` (``Family.sized``: built as the generated module
+    builds it), or ``timm:<name>`` for any timm architecture a generated backbone will subclass.
+    When ``hf_config`` is not the catalog variant of ``backbone`` (a reduced config), the
     TAO constructor arguments are derived from the config by the family's ``key_rules.tao_kwargs``;
     ``tao_overrides`` adds/overrides constructor kwargs (e.g. ``{"post_norm": True}`` for Swin). ``image_size``
     overrides the input resolution (default: the config's ``image_size``).
@@ -199,16 +201,57 @@ def _build_pair(fam: Family, backbone: str, config: Any, seed: int, tao_override
     randomize_(hf, seed)
     overrides: dict[str, Any] = {}
     variant = fam.match(cfg)
-    if variant is None or variant.backbone != backbone:  # reduced config: derive the TAO geometry from it
+    if variant is None or variant.backbone != backbone:
+        variant = _sized(fam, cfg)  # a size the catalog generates with the config's own geometry
+    if variant is not None and variant.backbone == backbone:
+        overrides.update(variant.backbone_kwargs)
+        target = backbone_target(backbone, strategy=variant.strategy, timm_name=variant.timm_name or "",
+                                 family=fam.name)
+    else:  # reduced config: derive the TAO geometry from it
         overrides.update({kwarg: fn(cfg) for kwarg, fn in fam.backbone_rules.tao_kwargs})
+        # A backbone tao-scaffold generates (timm_subclass) is its timm architecture, state-dict-wise.
+        generated = next(
+            (v for v in fam.variants if v.backbone == backbone and v.strategy == "timm_subclass"), None
+        )
+        target = f"timm:{generated.timm_name}" if generated and generated.timm_name else backbone
     overrides.update(tao_overrides or {})
-    # A backbone tao-scaffold generates (timm_subclass) is its timm architecture, state-dict-wise.
-    generated = next(
-        (v for v in fam.variants if v.backbone == backbone and v.strategy == "timm_subclass"), None
-    )
-    target = f"timm:{generated.timm_name}" if generated and generated.timm_name else backbone
     tao = build_tao_model(target, hf.config.num_labels, overrides).eval()
     return hf, tao, overrides
+
+
+def _sized(fam: Family, cfg: Mapping[str, Any]):
+    try:
+        return fam.sized(cfg)
+    except ValueError:
+        return None
+
+
+def backbone_target(backbone: str, *, strategy: str = "reuse", timm_name: str = "", family: str = "") -> str:
+    """What :func:`build_tao_model` builds for a port's backbone: the TAO registry name (reuse), ``timm:<name>``
+    (timm_subclass: the timm architecture the generated module subclasses) or ``class:<family>`` (tao_class: TAO's
+    own class of the family, ``catalog.AnySize.cls``); a generated backbone takes its ``backbone_kwargs``."""
+    if strategy == "timm_subclass" and timm_name:
+        return f"timm:{timm_name}"
+    if strategy == "tao_class":
+        return f"class:{family}"
+    return backbone
+
+
+def _build_tao_class(family_name: str, num_classes: int, kwargs: Mapping[str, Any]) -> nn.Module:
+    """TAO's class of ``family_name`` with the geometry ``kwargs``: what a generated tao_class module builds."""
+    import importlib  # pylint: disable=import-outside-toplevel
+
+    from scaffolder.catalog import family_named  # pylint: disable=import-outside-toplevel
+
+    family = family_named(family_name)
+    spec = family.any_size if family else None
+    if spec is None or spec.strategy != "tao_class":
+        raise ParityError(f"family {family_name!r} generates no tao_class backbone")
+    kwargs = dict(kwargs)
+    for key, module in spec.class_kwargs.items():  # plan data names the class (e.g. ResNet's block)
+        if isinstance(kwargs.get(key), str):
+            kwargs[key] = getattr(importlib.import_module(module), kwargs[key])
+    return load_object(spec.cls)(**{**kwargs, "num_classes": num_classes})
 
 
 def _convert_and_load(family: Family, backbone: str, hf: nn.Module, tao: nn.Module) -> WeightMapping:
@@ -276,6 +319,8 @@ def build_tao_model(backbone: str, num_classes: int, overrides: Mapping[str, Any
     factory still runs (so every other argument it passes is TAO's), with its backbone class wrapped.
     """
     overrides = dict(overrides or {})
+    if backbone.startswith("class:"):
+        return _build_tao_class(backbone[len("class:"):], num_classes, overrides)
     if backbone.startswith("timm:"):
         import timm  # pylint: disable=import-outside-toplevel
 

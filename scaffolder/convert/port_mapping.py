@@ -19,7 +19,8 @@ from scaffolder import __version__
 from scaffolder.errors import ScaffoldError
 from scaffolder.tasks import CLASSIFICATION, hf_auto_class_for, load_object, task_named
 
-CACHE_VERSION = 4  # 2: keyed by task and task_params; 3: keyed by the derivation code's own content; 4: rows only
+CACHE_VERSION = 5  # 2: keyed by task and task_params; 3: keyed by the derivation code's own content; 4: rows only;
+# 5: keyed by a generated backbone's kwargs
 
 
 def _code_fingerprint() -> str:
@@ -44,12 +45,13 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "tao-scaffold" / "mappings"
 
 
-def _cache_key(config: dict, family: str, task: str, target: str, num_classes: int, task_params: dict) -> str:
+def _cache_key(config: dict, family: str, task: str, target: str, num_classes: int, task_params: dict,
+               backbone_kwargs: dict) -> str:
     import importlib.metadata as md
 
     versions = {d: _version(md, d) for d in ("transformers", "timm", "nvidia-tao-pytorch")}
     blob = json.dumps([CACHE_VERSION, __version__, _code_fingerprint(), config, family, task, target, num_classes,
-                       task_params, versions], sort_keys=True)
+                       task_params, backbone_kwargs, versions], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -61,19 +63,25 @@ def _version(md, dist: str) -> str:
 
 
 def derive_for_port(config: dict, family: str, backbone: str, *, timm_name: str = "", num_classes: int,
-                    task: str = CLASSIFICATION.name, task_params: dict | None = None,
-                    use_cache: bool = True) -> PortMapping:
-    """Mapping for a ``task`` port whose TAO backbone is ``backbone`` (a generated one is its timm ``timm_name``)."""
-    target = f"timm:{timm_name}" if timm_name else backbone
+                    task: str = CLASSIFICATION.name, task_params: dict | None = None, strategy: str = "",
+                    backbone_kwargs: dict | None = None, use_cache: bool = True) -> PortMapping:
+    """Mapping for a ``task`` port whose TAO backbone is ``backbone``: a generated one is built as its module
+    builds it (``strategy`` tao_class: TAO's class of the family; timm_subclass, or any ``timm_name``: that timm
+    architecture), with its ``backbone_kwargs``."""
+    from scaffolder.convert.parity import backbone_target
+
+    target = backbone_target(backbone, strategy=strategy or ("timm_subclass" if timm_name else "reuse"),
+                             timm_name=timm_name, family=family)
     task_params = dict(task_params or {})
-    key = _cache_key(config, family, task, target, num_classes, task_params)
+    backbone_kwargs = dict(backbone_kwargs or {})
+    key = _cache_key(config, family, task, target, num_classes, task_params, backbone_kwargs)
     cached = cache_dir() / f"{key}.json"
     if use_cache and cached.is_file():
         try:
             return PortMapping(**json.loads(cached.read_text()))
         except (ValueError, TypeError, OSError):
             pass  # written by another tool version sharing the cache (or torn): derive again, overwrite it
-    result = _derive(config, family, task, target, num_classes, task_params)
+    result = _derive(config, family, task, target, num_classes, task_params, backbone_kwargs)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")
     tmp.write_text(json.dumps(asdict(result)))
@@ -81,7 +89,8 @@ def derive_for_port(config: dict, family: str, backbone: str, *, timm_name: str 
     return result
 
 
-def _derive(config: dict, family: str, task: str, target: str, num_classes: int, task_params: dict) -> PortMapping:
+def _derive(config: dict, family: str, task: str, target: str, num_classes: int, task_params: dict,
+            backbone_kwargs: dict) -> PortMapping:
     import torch
     from transformers import AutoConfig
 
@@ -97,11 +106,13 @@ def _derive(config: dict, family: str, task: str, target: str, num_classes: int,
         hf_class = hf_model_class(spec, config, task_params)
         hf = hf_class.from_config(hf_config) if hasattr(hf_class, "from_config") else hf_class(hf_config)
     build_tao = load_object(spec.tao_model_builder)
+    # a generated backbone's geometry (only the classification blueprint renders generated backbones)
+    extra = {"backbone_kwargs": backbone_kwargs} if backbone_kwargs else {}
     try:
         with torch.device("meta"):  # shapes only: no memory, no init cost
-            tao = build_tao(target, num_classes, task_params)
+            tao = build_tao(target, num_classes, task_params, **extra)
     except (RuntimeError, NotImplementedError):  # some TAO backbones compute values at init (e.g. .item())
-        tao = build_tao(target, num_classes, task_params)
+        tao = build_tao(target, num_classes, task_params, **extra)
     hf_sd, in_memory = checkpoint_view(hf)  # the names the checkpoint files carry, not this transformers'
     mapping = derive_mapping(hf_sd, tao.state_dict(), family, task)
     mapping.hf_in_memory = in_memory
@@ -146,4 +157,5 @@ def mapping_for_plan(plan, config: dict, progress=lambda _msg: None) -> PortMapp
     progress(f"map: HF {plan.family} weights -> TAO {plan.backbone} {plan.task} model (derived from both state dicts)")
     timm_name = plan.timm_name if plan.backbone_strategy == "timm_subclass" else ""
     return derive_for_port(config, family.name, plan.backbone, timm_name=timm_name, num_classes=plan.num_classes,
-                           task=plan.task, task_params=plan.task_params)
+                           task=plan.task, task_params=plan.task_params, strategy=plan.backbone_strategy,
+                           backbone_kwargs=plan.backbone_kwargs)

@@ -10,11 +10,13 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 
-def build_classifier(target: str, num_classes: int, task_params: Mapping[str, Any] | None = None):
-    """classification_pyt's model is the backbone_v2 backbone with its own linear head."""
+def build_classifier(target: str, num_classes: int, task_params: Mapping[str, Any] | None = None,
+                     backbone_kwargs: Mapping[str, Any] | None = None):
+    """classification_pyt's model is the backbone_v2 backbone with its own linear head; a generated backbone
+    (``class:<family>`` / ``timm:<name>``) is built with its ``backbone_kwargs``."""
     from scaffolder.convert.parity import build_tao_model
 
-    return build_tao_model(target, num_classes)
+    return build_tao_model(target, num_classes, backbone_kwargs)
 
 
 def _msda_without_cuda_ops():
