@@ -124,7 +124,10 @@ def _plan_for(args, progress: Progress):
                     **({"copyright": args.copyright} if args.copyright is not None else {})}
         if any(getattr(plan, key) != value for key, value in recorded.items()):
             plan = PortPlan.from_answers({**plan.answers(), **recorded})
-        return plan, None
+        # The plan records only the model's hub id or folder name (no machine paths); --model beside --plan says
+        # where the folder is on this machine, so that verify's hf_parity finds it without being told again.
+        folder = Path(args.model) if args.model and Path(args.model).is_dir() else None
+        return plan, folder
     from scaffolder.hf_inspect import inspect_model, read_safetensors_schema
     from scaffolder.naming import validate_name
     from scaffolder.planner import plan_port
@@ -245,7 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="write a port into a TAO workspace",
                        description="inspect + plan + render + patch + format, staged: all files or none.")
     p.add_argument("--model", help="hub id or local folder")
-    p.add_argument("--plan", metavar="port.yml", help="use a reviewed plan instead of --model")
+    p.add_argument("--plan", metavar="port.yml",
+                   help="use a reviewed plan instead of inspecting --model (with --plan, a local --model folder is "
+                        "only recorded for verify's hf_parity)")
     p.add_argument("--name", help="port name, snake_case (e.g. vit_imagenet100)")
     p.add_argument("--workspace", required=True, metavar="DIR", help="folder with tao-core, tao-pytorch, tao-deploy")
     p.add_argument("--task", choices=task_names(), help="TAO task blueprint (default: from the model's architecture "

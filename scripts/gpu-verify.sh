@@ -224,7 +224,7 @@ generate() {  # generate PORT: inspect -> port.yml -> generate --plan -> commit 
   [[ -f "$dir/.generated" ]] && return 0
   mkdir -p "$dir"
   step "$port" inspect "${TS[@]}" inspect "${EXAMPLE[$port]}" --name "${NAME[$port]}" --out "$dir/port.yml" &&
-  step "$port" generate "${TS[@]}" generate --plan "$dir/port.yml" --workspace "$WS" &&
+  step "$port" generate "${TS[@]}" generate --plan "$dir/port.yml" --model "${EXAMPLE[$port]}" --workspace "$WS" &&
   commit_ws "tao-scaffold generate ${NAME[$port]}" &&
   touch "$dir/.generated"
 }
