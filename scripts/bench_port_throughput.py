@@ -94,7 +94,6 @@ def port_models(ws: Path, key: str, seed: int, dense_size: int | None):
     """(hf, tao, meta) for the example port ``key`` of ``ws``, built as verify's hf_parity stage builds them."""
     from scaffolder.tasks import hf_auto_class_for, task_named
     from scaffolder.verify.port import load_port
-    from scaffolder.verify.stages.weights import _hf_config
     from scaffolder.verify.tasks import get_task
 
     example, name, _target = PORTS[key]
@@ -102,9 +101,11 @@ def port_models(ws: Path, key: str, seed: int, dense_size: int | None):
     answers = port.answers
     task = get_task(port.task)
     config_class = task.config_class(port, "tao-pytorch")
-    hf_config = _hf_config(str(answers.get("model", ""))) or _hf_config(str(example))
+    # the example's folder (what generate ran on), as verify --model gives it to the hf_parity stage
+    hf_config = next((Path(c) / "config.json" for c in (example, port.workspace.model_folders().get(name, ""),
+                                                        answers.get("model", "")) if c and (Path(c) / "config.json").is_file()), None)
     if hf_config is None:
-        raise RuntimeError(f"config.json of {answers.get('model')!r} not found")
+        raise RuntimeError(f"config.json of {answers.get('model')!r} not found (looked in {example})")
     auto_class = hf_auto_class_for(task_named(port.task), answers.get("task_params"), answers.get("architectures"))
     meta = {"port": name, "task": port.task, "hf_config": str(hf_config), "auto_class": auto_class}
     if port.task == "classification":

@@ -27,7 +27,7 @@ PY="${PYTHON:-$ROOT/.venv/bin/python}"
 TAO_VERSION=7.3.0
 CACHE="${TAO_SCAFFOLD_WHEEL_CACHE:-$HOME/.cache/tao-scaffold/wheels}"
 PLATFORMS=()
-for n in 34 28 27 17; do PLATFORMS+=(--platform "manylinux_2_${n}_x86_64"); done  # 34: cryptography 50
+for n in 28 27 17; do PLATFORMS+=(--platform "manylinux_2_${n}_x86_64"); done
 PLATFORMS+=(--platform manylinux2014_x86_64 --platform manylinux1_x86_64)
 pip_() {  # this machine's pip config names local mirror folders that may not hold a package: drop those warnings
   "$PY" -m pip --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location 'file:" >&2)

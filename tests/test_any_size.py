@@ -286,6 +286,14 @@ def _answers(workspace: Path, name: str) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def _StageContext(workspace: Path, name: str):  # noqa: N802 - what a stage's ctx offers _hf_config
+    from types import SimpleNamespace
+
+    from scaffolder.verify.port import load_port
+
+    return SimpleNamespace(port=load_port(workspace, name), options=SimpleNamespace(model=None))
+
+
 def _probe_args(workspace: Path, name: str) -> list[str]:
     """The hf_parity stage's probe arguments for port ``name`` (scaffolder.verify.stages.weights)."""
     from scaffolder.tasks import hf_auto_class_for, task_named
@@ -294,7 +302,7 @@ def _probe_args(workspace: Path, name: str) -> list[str]:
     answers = _answers(workspace, name)
     auto_class = hf_auto_class_for(task_named("classification"), answers["task_params"], answers["architectures"])
     return ["--name", name, "--config-class", f"nvidia_tao_pytorch.config.{name}.default_config:ExperimentConfig",
-            "--hf-config", str(_hf_config(answers["model"])),
+            "--hf-config", str(_hf_config(_StageContext(workspace, name))),
             "--hf-features", _hf_features(answers["family"], "classification"), "--auto-class", auto_class,
             "--tolerance", "1e-4"]
 
