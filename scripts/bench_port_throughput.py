@@ -66,6 +66,9 @@ def parse_args(argv=None):
     parser.add_argument("--dense-size", type=int, default=None,
                         help="input side for segmentation/detection (multiple of 32; default: the port's)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tf32", action="store_true",
+                        help="let fp32 convolutions and matmuls use TF32 (PyTorch's cuDNN default); off by default so "
+                        "the fp32 rows compare true fp32 outputs (TF32 convs alone move RT-DETR's top-k selection)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
     args.ports = [p.strip() for p in args.ports.split(",") if p.strip()]
@@ -339,6 +342,8 @@ def main(argv=None) -> int:
 
         hf_logging.disable_progress_bar()  # save_pretrained's shard bars
         device = torch.device(args.device)
+        # Both models run under the same flags; fp32 means fp32 unless --tf32 (autocast rows are unaffected).
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = args.tf32
         env = environment(device)
         print(f"bench_port_throughput: {env}", flush=True)
         print(HEADER)
