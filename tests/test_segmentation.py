@@ -188,11 +188,12 @@ def test_mask2former_is_refused_naming_taos_networks(clean_ws, tmp_path):
     assert "no tao-scaffold blueprint" in line and " -- " in line
 
 
-def test_upernet_is_refused_pointing_at_its_backbone(clean_ws, tmp_path):
-    model = make_model_dir(tmp_path / "upernet", "upernet", weights=False)
+def test_upernet_with_a_backbone_not_mapped_is_refused_naming_it(clean_ws, tmp_path):
+    model = make_model_dir(tmp_path / "upernet", "upernet", weights=False, overrides={"backbone_config": {
+        "model_type": "resnet", "out_features": ["stage1", "stage2", "stage3", "stage4"]}})
     line = _refused(clean_ws, "--model", str(model), "--name", "upernet_seg")
-    assert "UperNetForSemanticSegmentation is a UperNet model: TAO has no UperNet decoder" in line
-    assert "--task segmentation" in line
+    assert "maps UperNet's backbone for ConvNeXt / ConvNeXt V2 backbones" in line
+    assert "backbone_config.model_type='resnet'" in line and "--task segmentation" in line
 
 
 def test_backbone_segformer_cannot_host_is_refused(clean_ws, tmp_path):
@@ -302,10 +303,20 @@ def test_backbone_under_the_segformer_decoder_reproduces_hf_features(backbone_po
     assert metrics["feature_scale"] > 0.1  # the features compared are not vanishingly small
 
 
-def test_hiera_backbone_under_the_segformer_decoder_reproduces_hf_features_in_process(tmp_path, monkeypatch):
-    """Hiera-tiny with --task segmentation, checked in-process (no generate): the plan's own weight mapping converts
-    a seeded HF model, TAO's SegFormer (backbone_v2 hiera_tiny_224 + TAOSegFormerHead) loads it, and its feature
-    pyramid is compared with the HF maps the catalog's hf_features names, through verify's own probe helpers."""
+# in-process backbone routes: model kind -> (model factory kwargs, TAO backbone, pyramid widths, input side)
+IN_PROCESS_ROUTES = {
+    "hiera": ({"full_size": True}, "hiera_tiny_224", [96, 192, 384, 768], 224),
+    # UperNet (ConvNeXt V2 atto backbone): its backbone under the SegFormer decoder, the UperNet heads dropped
+    "upernet": ({}, "convnextv2_atto", [40, 80, 160, 320], 128),
+}
+
+
+@pytest.mark.parametrize("kind", list(IN_PROCESS_ROUTES))
+def test_backbone_under_the_segformer_decoder_reproduces_hf_features_in_process(tmp_path, monkeypatch, kind):
+    """Hiera-tiny (--task segmentation) and a UperNet (routed by its architecture), checked in-process (no
+    generate): the plan's own weight mapping converts a seeded HF model, TAO's SegFormer (backbone_v2 + 
+    TAOSegFormerHead, scaffolder.convert.tao_models) loads it, and its feature pyramid is compared with the HF maps
+    the catalog's hf_features names, through verify's own probe helpers."""
     import torch
     import transformers
 
@@ -317,14 +328,23 @@ def test_hiera_backbone_under_the_segformer_decoder_reproduces_hf_features_in_pr
     monkeypatch.syspath_prepend(str(PROJECT / "scaffolder/verify/probes"))
     import hf_parity_segmentation as probe  # pylint: disable=import-error,import-outside-toplevel
 
-    model = make_model_dir(tmp_path / "hiera", "hiera", full_size=True, weights=False)
-    plan = plan_port(inspect_model(str(model), offline=True, include_weights_schema=False), "seg_hiera",
-                     task="segmentation")
-    assert (plan.backbone, plan.task_params["pyramid_channels"]) == ("hiera_tiny_224", [96, 192, 384, 768])
+    factory, backbone, widths, side = IN_PROCESS_ROUTES[kind]
+    model = make_model_dir(tmp_path / kind, kind, weights=False, **factory)
+    info = inspect_model(str(model), offline=True, include_weights_schema=False)
+    plan = plan_port(info, f"seg_{kind}", task="segmentation" if kind == "hiera" else None)
+    assert plan.task == "segmentation" and plan.task_params["decoder_source"] == "fresh"
+    assert (plan.backbone, plan.task_params["pyramid_channels"]) == (backbone, widths)
     rows = {tao: hf for tao, hf, _ in plan.weight_mapping}
-    assert rows["backbone.head.norm.weight"] == ["hiera.pooler.layernorm.weight"]  # HF's pooler norm: converted
+    if kind == "hiera":
+        assert rows["backbone.head.norm.weight"] == ["hiera.pooler.layernorm.weight"]  # HF's pooler norm: converted
+    else:  # the wrapped backbone converted; UperNet's heads and per-stage norms listed as not converted
+        assert rows["backbone.downsample_layers.0.0.weight"] == ["backbone.embeddings.patch_embeddings.weight"]
+        notes = " ".join(plan.mapping_notes)
+        assert "backbone.hidden_states_norms.stage1.weight" in notes and "UperNet's decode head" in notes
+        assert "auxiliary_head.convs.0.conv.weight" in notes and "TAO has no UperNet decoder" in notes
 
-    hf = transformers.HieraForImageClassification(transformers.AutoConfig.from_pretrained(model)).eval()
+    hf_class = getattr(transformers, info.architectures[0])
+    hf = hf_class(transformers.AutoConfig.from_pretrained(model)).eval()
     probe.well_conditioned(hf, 0)
     tao = build_segmentation(plan.backbone, plan.num_classes, plan.task_params).eval()
     with torch.no_grad():  # the HF tensors under their checkpoint names, as the port's converter reads them
@@ -332,12 +352,12 @@ def test_hiera_backbone_under_the_segformer_decoder_reproduces_hf_features_in_pr
     load = tao.load_state_dict(state, strict=False)
     assert not load.unexpected_keys and all(k.startswith("decoder.") for k in load.missing_keys), load
 
-    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))
-    spec = family_named("hiera").key_rules("segmentation").hf_features
+    x = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(1))
+    spec = family_named(plan.family).key_rules("segmentation").hf_features
     with torch.no_grad():
         hf_maps = probe.hf_pyramid(hf(pixel_values=x, output_hidden_states=True), spec)
         tao_maps = tao.backbone.forward_feature_pyramid(x)
-    assert [m.shape[1:] for m in tao_maps] == [(96, 56, 56), (192, 28, 28), (384, 14, 14), (768, 7, 7)]
+    assert [m.shape[1:] for m in tao_maps] == [(w, side // s, side // s) for w, s in zip(widths, (4, 8, 16, 32))]
     assert [m.shape for m in hf_maps] == [m.shape for m in tao_maps]
     assert max(m.abs().max().item() for m in hf_maps) > 0.1  # not vanishingly small features
     assert max((a - b).abs().max().item() for a, b in zip(hf_maps, tao_maps)) <= 1e-4
