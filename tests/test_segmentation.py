@@ -188,12 +188,13 @@ def test_mask2former_is_refused_naming_taos_networks(clean_ws, tmp_path):
     assert "no tao-scaffold blueprint" in line and " -- " in line
 
 
-def test_upernet_with_a_backbone_not_mapped_is_refused_naming_it(clean_ws, tmp_path):
+@pytest.mark.parametrize("backbone", ["resnet", "swin"])
+def test_upernet_with_a_backbone_not_mapped_is_refused_naming_it(clean_ws, tmp_path, backbone):
     model = make_model_dir(tmp_path / "upernet", "upernet", weights=False, overrides={"backbone_config": {
-        "model_type": "resnet", "out_features": ["stage1", "stage2", "stage3", "stage4"]}})
+        "model_type": backbone, "out_features": ["stage1", "stage2", "stage3", "stage4"]}})
     line = _refused(clean_ws, "--model", str(model), "--name", "upernet_seg")
     assert "maps UperNet's backbone for ConvNeXt / ConvNeXt V2 backbones" in line
-    assert "backbone_config.model_type='resnet'" in line and "--task segmentation" in line
+    assert f"backbone_config.model_type='{backbone}'" in line and "--task segmentation" in line
 
 
 def test_backbone_segformer_cannot_host_is_refused(clean_ws, tmp_path):
