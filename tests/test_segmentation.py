@@ -315,7 +315,7 @@ IN_PROCESS_ROUTES = {
 @pytest.mark.parametrize("kind", list(IN_PROCESS_ROUTES))
 def test_backbone_under_the_segformer_decoder_reproduces_hf_features_in_process(tmp_path, monkeypatch, kind):
     """Hiera-tiny (--task segmentation) and a UperNet (routed by its architecture), checked in-process (no
-    generate): the plan's own weight mapping converts a seeded HF model, TAO's SegFormer (backbone_v2 + 
+    generate): the plan's own weight mapping converts a seeded HF model, TAO's SegFormer (backbone_v2 +
     TAOSegFormerHead, scaffolder.convert.tao_models) loads it, and its feature pyramid is compared with the HF maps
     the catalog's hf_features names, through verify's own probe helpers."""
     import torch
