@@ -203,6 +203,13 @@ def task_params(spec: TaskSpec, family: catalog.Family, info, class_names: list[
     return params
 
 
+def hf_adaptations(family, task: str) -> list[str]:
+    """The family's HF adaptations a ``task`` port applies (TaskRules.skip_adaptations drops the others)."""
+    rules = family.tasks.get(task)
+    skipped = rules.skip_adaptations if rules is not None else ()
+    return [a for a in family.hf_adaptations if a not in skipped]
+
+
 def plan_port(info, name: str, *, task: str | None = None, num_classes: int | None = None,
               config_layout: str = "vendored", tao_version: str = "7.3.0", copyright: str = DEFAULT_COPYRIGHT,
               weights: bool = True, progress=lambda _msg: None) -> PortPlan:
@@ -239,7 +246,7 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         input_names=list(spec.input_names),
         output_names=list(spec.output_names),
         export_notes=export_notes(family, variant) + ([std_note] if std_note else []),
-        hf_adaptations=list(family.hf_adaptations) if variant.strategy in ("reuse", "tao_class") else [],
+        hf_adaptations=hf_adaptations(family, spec.name) if variant.strategy in ("reuse", "tao_class") else [],
         config_layout=config_layout,
         tao_version=tao_version,
         copyright=copyright,

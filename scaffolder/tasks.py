@@ -157,11 +157,6 @@ SEGMENTATION = TaskSpec(
         "mask2former / oneformer networks, which no tao-scaffold blueprint covers yet",
         "ForInstanceSegmentation": "is an instance segmentation model; TAO runs those as its mask2former / "
         "oneformer networks, which no tao-scaffold blueprint covers yet",
-        # HF UperNet wraps an AutoBackbone (per-stage output norms, backbone.* keys) that the catalog's backbone
-        # rules do not map yet; its UperNet/auxiliary heads have no TAO counterpart at all.
-        "UperNetForSemanticSegmentation": "is a UperNet model: TAO has no UperNet decoder and tao-scaffold does not "
-        "map UperNet's wrapped backbone yet; port the backbone's own checkpoint (e.g. facebook/convnext-tiny-224) "
-        "with --task segmentation under TAO's SegFormer decoder",
     },
 )
 

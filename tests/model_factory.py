@@ -232,13 +232,17 @@ KINDS: dict[str, Kind] = {
         preprocessor=None,
         classifier=False,
     ),
+    # tiny: a ConvNeXt V2 atto backbone (the smallest size TAO registers) under a narrow UperNet head
     "upernet": Kind(
         "UperNetConfig",
         "UperNetForSemanticSegmentation",
         "openmmlab/upernet-convnext-tiny",
-        tiny={},
-        preprocessor=None,
-        classifier=False,
+        tiny=dict(backbone_config={"model_type": "convnextv2", "hidden_sizes": [40, 80, 160, 320],
+                                   "depths": [2, 2, 6, 2], "out_features": ["stage1", "stage2", "stage3", "stage4"]},
+                  hidden_size=32, auxiliary_channels=16),
+        full=dict(backbone_config={"model_type": "convnext", "hidden_sizes": [96, 192, 384, 768],
+                                   "depths": [3, 3, 9, 3], "out_features": ["stage1", "stage2", "stage3", "stage4"]}),
+        preprocessor=_SEGFORMER_PRE,
     ),
     "dinov2": Kind(
         "Dinov2Config",

@@ -188,11 +188,13 @@ def test_mask2former_is_refused_naming_taos_networks(clean_ws, tmp_path):
     assert "no tao-scaffold blueprint" in line and " -- " in line
 
 
-def test_upernet_is_refused_pointing_at_its_backbone(clean_ws, tmp_path):
-    model = make_model_dir(tmp_path / "upernet", "upernet", weights=False)
+@pytest.mark.parametrize("backbone", ["resnet", "swin"])
+def test_upernet_with_a_backbone_not_mapped_is_refused_naming_it(clean_ws, tmp_path, backbone):
+    model = make_model_dir(tmp_path / "upernet", "upernet", weights=False, overrides={"backbone_config": {
+        "model_type": backbone, "out_features": ["stage1", "stage2", "stage3", "stage4"]}})
     line = _refused(clean_ws, "--model", str(model), "--name", "upernet_seg")
-    assert "UperNetForSemanticSegmentation is a UperNet model: TAO has no UperNet decoder" in line
-    assert "--task segmentation" in line
+    assert "maps UperNet's backbone for ConvNeXt / ConvNeXt V2 backbones" in line
+    assert f"backbone_config.model_type='{backbone}'" in line and "--task segmentation" in line
 
 
 def test_backbone_segformer_cannot_host_is_refused(clean_ws, tmp_path):
@@ -245,15 +247,21 @@ def test_full_cpu_verify_passes_with_trt_skipped(ade_verify):
     assert "read-only" in pre["stock_loader_mask_error"]
 
 
+# backbone families under the SegFormer decoder, generated at full size: port name -> (model kind, TAO backbone)
+BACKBONE_ROUTES = {"seg_convnext": ("convnext", "convnext_tiny"), "seg_swin": ("swin", "swin_tiny_patch4_window7_224")}
+
+
 @pytest.fixture(scope="module")
 def backbone_ports(tao_workspace_template: Path, tmp_path_factory):
-    """SegFormer-b2 (Cityscapes widths, decoder_hidden_size 768) and ConvNeXt-tiny (--task segmentation)."""
+    """SegFormer-b2 (Cityscapes widths, decoder_hidden_size 768), ConvNeXt-tiny and Swin-tiny (--task segmentation)."""
     root = tmp_path_factory.mktemp("backbones")
     ws = copy_workspace(tao_workspace_template, root / "ws")
     b2 = make_model_dir(root / "b2", "segformer_semantic", full_size=True, weights=False,
                         id2label=dict(enumerate(CITYSCAPES)))
-    convnext = make_model_dir(root / "convnext", "convnext", full_size=True, weights=False)
-    for model, name, extra in ((b2, "seg_b2", ()), (convnext, "seg_convnext", ("--task", "segmentation"))):
+    ports = [(b2, "seg_b2", ())]
+    for name, (kind, _) in BACKBONE_ROUTES.items():
+        ports.append((make_model_dir(root / kind, kind, full_size=True, weights=False), name, ("--task", "segmentation")))
+    for model, name, extra in ports:
         rc, _, err = call_main("-q", "generate", "--model", str(model), "--name", name, "--workspace", str(ws),
                                "--allow-dirty", *extra)
         assert rc == 0, err
@@ -276,12 +284,81 @@ def test_segformer_b2_full_model_reproduces_hf(backbone_ports, tmp_path):
     assert metrics["max_abs_features"] <= 1e-4 and metrics["max_abs_logits"] <= 1e-4
 
 
-def test_convnext_backbone_under_the_segformer_decoder_reproduces_hf_features(backbone_ports, tmp_path):
-    answers = yaml.safe_load(
-        (backbone_ports / "tao-pytorch/nvidia_tao_pytorch/cv/seg_convnext/.tao-scaffold-answers.yml").read_text())
-    assert answers["backbone"] == "convnext_tiny" and answers["task_params"]["decoder_source"] == "fresh"
+@pytest.mark.parametrize("name", list(BACKBONE_ROUTES))
+def test_backbone_under_the_segformer_decoder_reproduces_hf_features(backbone_ports, tmp_path, name):
+    port = backbone_ports / "tao-pytorch/nvidia_tao_pytorch/cv" / name
+    answers = yaml.safe_load((port / ".tao-scaffold-answers.yml").read_text())
+    assert answers["backbone"] == BACKBONE_ROUTES[name][1] and answers["task_params"]["decoder_source"] == "fresh"
     assert answers["task_params"]["pyramid_channels"] == [96, 192, 384, 768]
     assert any("start from TAO's initialisation" in n and "decoder.*" in n for n in answers["mapping_notes"])
-    metrics = _hf_parity(backbone_ports, "seg_convnext", tmp_path)
+    if name == "seg_swin":  # TAO's pyramid norms 0-2 have no HF counterpart; HF's final norm is norm3
+        assert any("backbone.norm0.weight" in n and "no HF counterpart" in n for n in answers["mapping_notes"])
+        rows = {tao: hf for tao, hf, _ in answers["weight_mapping"]}
+        assert rows["backbone.norm3.weight"] == ["swin.layernorm.weight"] and rows["backbone.norm0.weight"] == []
+        build = (port / "model/build.py").read_text()  # the port computes what HF computes (shared partial)
+        assert "adapt_to_hf(backbone, experiment_config.dataset.segment.img_size)" in build
+        assert answers["hf_adaptations"] == ["swin_no_shift_at_window"]  # post_norm: pooled features only
+    metrics = _hf_parity(backbone_ports, name, tmp_path)
     assert metrics["max_abs_features"] <= 1e-4 and "max_abs_logits" not in metrics
     assert metrics["fresh_tensors"] == 17 and "not compared" in metrics["logits"]  # the decoder starts fresh
+    assert metrics["feature_scale"] > 0.1  # the features compared are not vanishingly small
+
+
+# in-process backbone routes: model kind -> (model factory kwargs, TAO backbone, pyramid widths, input side)
+IN_PROCESS_ROUTES = {
+    "hiera": ({"full_size": True}, "hiera_tiny_224", [96, 192, 384, 768], 224),
+    # UperNet (ConvNeXt V2 atto backbone): its backbone under the SegFormer decoder, the UperNet heads dropped
+    "upernet": ({}, "convnextv2_atto", [40, 80, 160, 320], 128),
+}
+
+
+@pytest.mark.parametrize("kind", list(IN_PROCESS_ROUTES))
+def test_backbone_under_the_segformer_decoder_reproduces_hf_features_in_process(tmp_path, monkeypatch, kind):
+    """Hiera-tiny (--task segmentation) and a UperNet (routed by its architecture), checked in-process (no
+    generate): the plan's own weight mapping converts a seeded HF model, TAO's SegFormer (backbone_v2 +
+    TAOSegFormerHead, scaffolder.convert.tao_models) loads it, and its feature pyramid is compared with the HF maps
+    the catalog's hf_features names, through verify's own probe helpers."""
+    import torch
+    import transformers
+
+    from scaffolder.catalog import family_named
+    from scaffolder.convert.hf_keys import checkpoint_view
+    from scaffolder.convert.runtime import apply_mapping
+    from scaffolder.convert.tao_models import build_segmentation
+
+    monkeypatch.syspath_prepend(str(PROJECT / "scaffolder/verify/probes"))
+    import hf_parity_segmentation as probe  # pylint: disable=import-error,import-outside-toplevel
+
+    factory, backbone, widths, side = IN_PROCESS_ROUTES[kind]
+    model = make_model_dir(tmp_path / kind, kind, weights=False, **factory)
+    info = inspect_model(str(model), offline=True, include_weights_schema=False)
+    plan = plan_port(info, f"seg_{kind}", task="segmentation" if kind == "hiera" else None)
+    assert plan.task == "segmentation" and plan.task_params["decoder_source"] == "fresh"
+    assert (plan.backbone, plan.task_params["pyramid_channels"]) == (backbone, widths)
+    rows = {tao: hf for tao, hf, _ in plan.weight_mapping}
+    if kind == "hiera":
+        assert rows["backbone.head.norm.weight"] == ["hiera.pooler.layernorm.weight"]  # HF's pooler norm: converted
+    else:  # the wrapped backbone converted; UperNet's heads and per-stage norms listed as not converted
+        assert rows["backbone.downsample_layers.0.0.weight"] == ["backbone.embeddings.patch_embeddings.weight"]
+        notes = " ".join(plan.mapping_notes)
+        assert "backbone.hidden_states_norms.stage1.weight" in notes and "UperNet's decode head" in notes
+        assert "auxiliary_head.convs.0.conv.weight" in notes and "TAO has no UperNet decoder" in notes
+
+    hf_class = getattr(transformers, info.architectures[0])
+    hf = hf_class(transformers.AutoConfig.from_pretrained(model)).eval()
+    probe.well_conditioned(hf, 0)
+    tao = build_segmentation(plan.backbone, plan.num_classes, plan.task_params).eval()
+    with torch.no_grad():  # the HF tensors under their checkpoint names, as the port's converter reads them
+        state = apply_mapping({k: v.detach() for k, v in checkpoint_view(hf)[0].items()}, plan.weight_mapping)
+    load = tao.load_state_dict(state, strict=False)
+    assert not load.unexpected_keys and all(k.startswith("decoder.") for k in load.missing_keys), load
+
+    x = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(1))
+    spec = family_named(plan.family).key_rules("segmentation").hf_features
+    with torch.no_grad():
+        hf_maps = probe.hf_pyramid(hf(pixel_values=x, output_hidden_states=True), spec)
+        tao_maps = tao.backbone.forward_feature_pyramid(x)
+    assert [m.shape[1:] for m in tao_maps] == [(w, side // s, side // s) for w, s in zip(widths, (4, 8, 16, 32))]
+    assert [m.shape for m in hf_maps] == [m.shape for m in tao_maps]
+    assert max(m.abs().max().item() for m in hf_maps) > 0.1  # not vanishingly small features
+    assert max((a - b).abs().max().item() for a, b in zip(hf_maps, tao_maps)) <= 1e-4

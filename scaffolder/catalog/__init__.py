@@ -27,7 +27,7 @@ from scaffolder.catalog._types import (
 )
 
 _FAMILY_MODULES = ("vit", "swin", "convnext", "resnet", "hiera", "segformer", "dinov2", "deit", "efficientnet",
-                   "cvt", "rt_detr", "deformable_detr")
+                   "cvt", "rt_detr", "deformable_detr", "upernet")
 
 
 def _collect() -> tuple[Family, ...]:

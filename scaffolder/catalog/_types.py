@@ -149,6 +149,8 @@ class TaskRules:
     # raises UnsupportedModelError for a config the TAO network cannot represent. None: the task's defaults.
     plan_params: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]] | None = None
     hf_tied_aliases: bool = False  # see KeyRules.hf_tied_aliases
+    # Family.hf_adaptations this task's port does not apply (they change what only another task computes)
+    skip_adaptations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -277,12 +279,20 @@ SEGFORMER_DECODER = r"decoder\..*"
 
 
 def under_segformer(pyramid_channels: Callable[[Mapping[str, Any]], list[int]], hf_features: str,
-                    ignore: tuple[tuple[str, str], ...] = ()) -> TaskRules:
+                    ignore: tuple[tuple[str, str], ...] = (), rules: tuple[KeyRule, ...] = (),
+                    skip_adaptations: tuple[str, ...] = ()) -> TaskRules:
     """The segmentation task of a backbone family: its backbone under TAO's SegFormer decoder, which starts
     fresh (HF classification/backbone checkpoints have no SegFormer decoder). ``pyramid_channels``: the widths
     of the backbone's 4 feature maps from the HF config; ``hf_features``: which HF hidden states they are
-    (``hidden_states:1,2,3,4`` = the base model's ``hidden_states`` at those indices, NCHW)."""
+    (``hidden_states:1,2,3,4`` = the base model's ``hidden_states`` at those indices, NCHW; a trailing ``:nhwc``
+    says they are channels-last; ``stage_outputs:<norm>,...`` = each encoder stage's output before downsampling
+    through a norm: ``unit`` a LayerNorm of unit weight and zero bias, else that module of the base model --
+    see scaffolder/verify/probes/hf_parity_segmentation.py). ``rules``: task rules for backbone tensors the
+    family's backbone rules leave to the classification head (absolute TAO targets); ``skip_adaptations``: the
+    family's HF adaptations that concern only pooled (classification) features."""
     return TaskRules(
+        rules=rules,
+        skip_adaptations=skip_adaptations,
         tao_backbone_prefix=SEGFORMER_BACKBONE_PREFIX,
         ignore=((r"classifier\..*", "the HF classifier head; the SegFormer decoder starts fresh"), *ignore),
         tao_fresh=SEGFORMER_DECODER,

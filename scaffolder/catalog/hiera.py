@@ -1,6 +1,6 @@
 """Hiera (HF ``hiera``) -> TAO backbone_v2 ``hiera_*``."""
 
-from scaffolder.catalog._types import Family, KeyRules, T, classifier, rule, variant
+from scaffolder.catalog._types import Family, KeyRules, T, classifier, rule, under_segformer, variant
 
 _LAYER = r"encoder\.stages\.(?P<s>\d+)\.layers\.(?P<l>\d+)"
 
@@ -37,6 +37,14 @@ FAMILY = Family(
             rule(rf"pooler\.layernorm\.{T}", "head.norm.{t}"),
             rule(rf"classifier\.{T}", "head.fc.{t}"),
             tao_head=r"head\.fc\..*",
+        ),
+        # backbone_v2 Hiera's forward_feature_pyramid is timm's forward_intermediates (NCHW, no norm): the 4 stage
+        # ends, rerolled to maps = HF's reshaped_hidden_states[1:] (NHWC; 0 is the patch embedding).
+        "segmentation": under_segformer(
+            lambda c: [int(c["embed_dim"] * float(c.get("embed_dim_multiplier", 2.0)) ** i)
+                       for i in range(len(c["depths"]))],
+            "reshaped_hidden_states:1,2,3,4:nhwc",
+            rules=(rule(rf"pooler\.layernorm\.{T}", "backbone.head.norm.{t}"),),
         ),
     },
     variants=(

@@ -8,12 +8,13 @@ geometry (the same key rules and HF adaptations apply).
 from typing import Any, Mapping
 
 from scaffolder.catalog._types import CLASSIFIER_HEAD, QKV, AnySize, Family, KeyRules, T, classifier, name_token
-from scaffolder.catalog._types import rule, square_image_size, variant
+from scaffolder.catalog._types import rule, square_image_size, under_segformer, variant
 
 _BLOCK = r"encoder\.layers\.(?P<s>\d+)\.blocks\.(?P<b>\d+)"
 _PYRAMID_NORM_WHY = (
     "TAO's feature-pyramid LayerNorms of stages 0-2 have no HF counterpart "
-    "(HF SwinModel normalises only the last stage); identity init, unused by classification"
+    "(HF SwinModel normalises only the last stage); unit weight, zero bias: unused by classification, under "
+    "SegFormer a plain LayerNorm of stages 0-2 that trains from there"
 )
 
 EXPORT_NOTE = (
@@ -104,6 +105,14 @@ FAMILY = Family(
     ),
     tasks={
         "classification": classifier(CLASSIFIER_HEAD),
+        # backbone_v2 Swin's forward_feature_pyramid: stage i's output *before* patch merging (strides 4..32,
+        # widths embed_dim * 2**i) through TAO's norm{i}. HF SwinModel's hidden_states are taken *after* merging,
+        # so parity hooks HF's stages: stage 3 through HF's final layernorm (= norm3), stages 0-2 through the
+        # unit LayerNorm norm0-2 start as (they have no HF counterpart, see the fill rule).
+        "segmentation": under_segformer(lambda c: [int(c["embed_dim"]) * 2**i for i in range(len(c["depths"]))],
+                                        "stage_outputs:unit,unit,unit,layernorm",
+                                        # post_norm only normalises the pooled feature, which SegFormer never uses
+                                        skip_adaptations=("swin_final_norm",)),
     },
     export_notes=(EXPORT_NOTE,),
     # TAO's factories build post_norm=False and shift windows even where the map equals the window.

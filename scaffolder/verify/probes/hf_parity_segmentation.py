@@ -11,7 +11,9 @@ features shrink towards zero and every difference looks small) and saved with sa
 schema defaults and TAO segformer's ``initialize_pretrained_weights`` loads the checkpoint (what
 ``train.pretrained_model_path`` does). Compared on one random batch: the 4 backbone feature maps
 (``max_abs_features``: HF hidden states named by ``--hf-features`` vs what TAO's decoder receives) and, when the
-decoder was converted, the decoder logits at 1/4 resolution (``max_abs_logits``).
+decoder was converted, the decoder logits at 1/4 resolution (``max_abs_logits``). ``--hf-features`` forms:
+see :func:`hf_pyramid` (e.g. Swin's ``stage_outputs:unit,unit,unit,layernorm``: HF's stage outputs before patch
+merging through the norms TAO's pyramid applies -- three of them have no HF counterpart and start as unit norms).
 """
 
 from __future__ import annotations
@@ -56,10 +58,55 @@ def hf_class(architectures):
     return getattr(transformers, own)
 
 
-def hf_pyramid(output, spec):
-    field, _, indices = spec.partition(":")
-    states = getattr(output, field)
-    return [states[int(i)] for i in indices.split(",")]
+def hf_pyramid(output, spec, stages=None):
+    """The HF feature maps (NCHW) that ``--hf-features`` names (the catalog's TaskRules.hf_features).
+
+    ``FIELD:i,j,k,l[:nhwc]``: the model output's ``FIELD`` at those indices (``nhwc``: channels-last, permuted);
+    ``stage_outputs:...``: what :func:`capture_stage_outputs` recorded (``stages``)."""
+    import torch
+
+    field, _, rest = spec.partition(":")
+    if field == "stage_outputs":
+        return stages["maps"]
+    indices, _, layout = rest.partition(":")
+    maps = [getattr(output, field)[int(i)] for i in indices.split(",")]
+    if layout == "nhwc":
+        maps = [m.permute(0, 3, 1, 2) for m in maps]
+    elif layout:
+        raise ValueError(f"unknown layout {layout!r} in --hf-features {spec!r}")
+    return [torch.as_tensor(m).contiguous() for m in maps]
+
+
+def capture_stage_outputs(hf, spec):
+    """``stage_outputs:N0,N1,...``: hooks on the base model's ``encoder.layers`` (HF Swin stages, called as
+    ``stage(tokens, (h, w), ...)``) keep each stage's output *before* its patch merging -- the input of
+    ``stage.downsample``, or the last stage's output -- which is what TAO's feature pyramid takes, as NCHW maps
+    through norm ``Ni``: ``unit`` is a LayerNorm of unit weight and zero bias (a TAO pyramid norm that HF lacks
+    starts so), any other name that module of the base model (e.g. ``layernorm``, HF's final norm). Hooks see only
+    call arguments and the stage's first output, which every transformers release keeps. Returns (store,
+    handles); ``store["maps"]`` is filled by the forward."""
+    import torch.nn.functional as F
+
+    if not spec.startswith("stage_outputs:"):
+        return {}, []
+    base = hf.base_model
+    norms = spec.split(":", 1)[1].split(",")
+    eps = float(getattr(hf.config, "layer_norm_eps", 1e-5))
+    store, handles, dims = {"maps": [None] * len(norms)}, [], {}
+
+    def keep(index, tokens):
+        norm = norms[index]
+        tokens = F.layer_norm(tokens, tokens.shape[-1:], eps=eps) if norm == "unit" else getattr(base, norm)(tokens)
+        height, width = dims[index]
+        store["maps"][index] = tokens.transpose(1, 2).reshape(tokens.shape[0], -1, height, width).contiguous()
+
+    for index, stage in enumerate(base.encoder.layers[: len(norms)]):
+        handles.append(stage.register_forward_pre_hook(lambda _m, args, i=index: dims.__setitem__(i, args[1])))
+        if stage.downsample is not None:
+            handles.append(stage.downsample.register_forward_pre_hook(lambda _m, args, i=index: keep(i, args[0])))
+        else:
+            handles.append(stage.register_forward_hook(lambda _m, _args, out, i=index: keep(i, out[0])))
+    return store, handles
 
 
 class _Holder:  # TAO's initialize_pretrained_weights loads into `pl_model.model`
@@ -129,12 +176,14 @@ def main():
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(args.seed + 1))
     store = {}
     handle = tao.decoder.register_forward_pre_hook(lambda _m, a: store.__setitem__("features", list(a[0])))
+    stages, hf_handles = capture_stage_outputs(hf, args.hf_features)
     with torch.no_grad():
         output = hf(pixel_values=x, output_hidden_states=True)
         tao_logits = tao(x)
-    handle.remove()
+    for h in (handle, *hf_handles):
+        h.remove()
     result["input_shape"] = list(x.shape)
-    hf_maps, tao_maps = hf_pyramid(output, args.hf_features), store["features"]
+    hf_maps, tao_maps = hf_pyramid(output, args.hf_features, stages), store["features"]
     result["features_shape"] = [list(t.shape) for t in tao_maps]
     if [t.shape for t in hf_maps] != [t.shape for t in tao_maps]:
         messages.append(f"feature pyramids differ in shape: HF {[tuple(t.shape) for t in hf_maps]} vs TAO "
