@@ -149,6 +149,10 @@ class TaskRules:
     # raises UnsupportedModelError for a config the TAO network cannot represent. None: the task's defaults.
     plan_params: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]] | None = None
     hf_tied_aliases: bool = False  # see KeyRules.hf_tied_aliases
+    # The backbone this task generates instead of the family's own (e.g. a feature pyramid around a plain ViT):
+    # (family, HF config.json) -> (its Variant, why: shown in the plan); raises ValueError when the config has none.
+    # None: the family's variant as it is. Its plan also carries ``notes`` as a mapping note.
+    backbone_variant: Callable[["Family", Mapping[str, Any]], tuple[Variant, str]] | None = None
 
 
 @dataclass(frozen=True)

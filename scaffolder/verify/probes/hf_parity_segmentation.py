@@ -21,7 +21,7 @@ import importlib
 import os
 import tempfile
 
-from _common import load_object, run  # pylint: disable=import-error
+from _common import load_object, run, vit_map_pair  # pylint: disable=import-error
 
 
 def well_conditioned(model, seed):
@@ -121,7 +121,8 @@ def main():
     unexpected = list(report.unmatched_keys) + list(report.shape_mismatched_keys)
     if unexpected:
         messages.append(f"TAO's loader skipped {len(unexpected)} converted tensors: {', '.join(unexpected[:5])}")
-    stray = [k for k in report.missing_keys if not k.startswith("decoder.")]
+    fresh = ("decoder.", "backbone.levels.") if args.hf_features == "vit_map" else ("decoder.",)  # + ViT pyramid
+    stray = [k for k in report.missing_keys if not k.startswith(fresh)]
     if stray:
         messages.append(f"{len(stray)} TAO backbone tensors kept their initialisation: {', '.join(stray[:5])}")
 
@@ -130,11 +131,15 @@ def main():
     store = {}
     handle = tao.decoder.register_forward_pre_hook(lambda _m, a: store.__setitem__("features", list(a[0])))
     with torch.no_grad():
-        output = hf(pixel_values=x, output_hidden_states=True)
+        output = None if args.hf_features == "vit_map" else hf(pixel_values=x, output_hidden_states=True)
         tao_logits = tao(x)
     handle.remove()
     result["input_shape"] = list(x.shape)
-    hf_maps, tao_maps = hf_pyramid(output, args.hf_features), store["features"]
+    if args.hf_features == "vit_map":  # a plain ViT under the generated feature pyramid: its fresh levels aside,
+        hf_maps, tao_maps = ([m] for m in vit_map_pair(hf, tao.backbone, x))  # the stride-16 map
+        result["compared"] = "vit_map: HF last_hidden_state patch tokens (NCHW) vs the pyramid's stride-16 input"
+    else:
+        hf_maps, tao_maps = hf_pyramid(output, args.hf_features), store["features"]
     result["features_shape"] = [list(t.shape) for t in tao_maps]
     if [t.shape for t in hf_maps] != [t.shape for t in tao_maps]:
         messages.append(f"feature pyramids differ in shape: HF {[tuple(t.shape) for t in hf_maps]} vs TAO "
