@@ -196,9 +196,9 @@ def test_upernet_is_refused_pointing_at_its_backbone(clean_ws, tmp_path):
 
 
 def test_backbone_segformer_cannot_host_is_refused(clean_ws, tmp_path):
-    model = make_model_dir(tmp_path / "dinov2", "dinov2", weights=False)
-    line = _refused(clean_ws, "--model", str(model), "--name", "dino_seg", "--task", "segmentation")
-    assert "dinov2 family has no segmentation port" in line and "convnext" in line
+    model = make_model_dir(tmp_path / "deit", "deit", weights=False)
+    line = _refused(clean_ws, "--model", str(model), "--name", "deit_seg", "--task", "segmentation")
+    assert "deit family has no segmentation port" in line and "convnext" in line and "dinov2" in line
 
 
 def test_decoder_widths_that_do_not_fit_the_backbone_are_refused(clean_ws, ade_info, tmp_path):
@@ -247,13 +247,16 @@ def test_full_cpu_verify_passes_with_trt_skipped(ade_verify):
 
 @pytest.fixture(scope="module")
 def backbone_ports(tao_workspace_template: Path, tmp_path_factory):
-    """SegFormer-b2 (Cityscapes widths, decoder_hidden_size 768) and ConvNeXt-tiny (--task segmentation)."""
+    """SegFormer-b2 (Cityscapes widths, decoder_hidden_size 768), ConvNeXt-tiny and a tiny DINOv2 (the generated
+    ViT feature pyramid) with --task segmentation."""
     root = tmp_path_factory.mktemp("backbones")
     ws = copy_workspace(tao_workspace_template, root / "ws")
     b2 = make_model_dir(root / "b2", "segformer_semantic", full_size=True, weights=False,
                         id2label=dict(enumerate(CITYSCAPES)))
     convnext = make_model_dir(root / "convnext", "convnext", full_size=True, weights=False)
-    for model, name, extra in ((b2, "seg_b2", ()), (convnext, "seg_convnext", ("--task", "segmentation"))):
+    dinov2 = make_model_dir(root / "dinov2", "dinov2", weights=False)
+    for model, name, extra in ((b2, "seg_b2", ()), (convnext, "seg_convnext", ("--task", "segmentation")),
+                               (dinov2, "seg_dinov2", ("--task", "segmentation"))):
         rc, _, err = call_main("-q", "generate", "--model", str(model), "--name", name, "--workspace", str(ws),
                                "--allow-dirty", *extra)
         assert rc == 0, err
@@ -285,3 +288,17 @@ def test_convnext_backbone_under_the_segformer_decoder_reproduces_hf_features(ba
     metrics = _hf_parity(backbone_ports, "seg_convnext", tmp_path)
     assert metrics["max_abs_features"] <= 1e-4 and "max_abs_logits" not in metrics
     assert metrics["fresh_tensors"] == 17 and "not compared" in metrics["logits"]  # the decoder starts fresh
+
+
+def test_dinov2_under_the_segformer_decoder_through_the_vit_pyramid_reproduces_hf_tokens(backbone_ports, tmp_path):
+    """Patch-14 DINOv2: the generated simple feature pyramid's stride-16 input (the image resized to the stride-16
+    grid) == HF's last_hidden_state patch tokens; TAO's loader fills the ViT, the pyramid and decoder start fresh."""
+    cv = backbone_ports / "tao-pytorch/nvidia_tao_pytorch/cv/seg_dinov2"
+    answers = yaml.safe_load((cv / ".tao-scaffold-answers.yml").read_text())
+    assert answers["backbone_strategy"] == "generated" and answers["backbone"].endswith("_sfp")
+    assert "register_vit_pyramid" in (cv / "model/backbone.py").read_text()  # the one partial, both tasks
+    assert "build_backbone if name == BACKBONE" in (cv / "model/build.py").read_text()
+    metrics = _hf_parity(backbone_ports, "seg_dinov2", tmp_path)
+    assert metrics["max_abs_features"] <= 1e-4 and metrics["compared"].startswith("vit_map")
+    assert metrics["features_shape"] == [[2, 32, 2, 2]]  # 32 px input -> the stride-16 map
+    assert metrics["loaded_tensors"] == metrics["mapped_tensors"] and metrics["fresh_tensors"] == 17 + 32
