@@ -116,3 +116,15 @@ def test_swiglu_dinov2_has_no_pyramid_route(tmp_path):
     model = make_model_dir(tmp_path / "swiglu", "dinov2", weights=False, overrides={"use_swiglu_ffn": True})
     with pytest.raises(UnsupportedModelError, match="no segmentation backbone for dinov2.*SwiGLU"):
         _plan(model, "segmentation")
+
+
+@pytest.mark.parametrize("kind, name", [("vit", "vit_base_patch16_sfp"), ("dinov2", "vit_small_patch14_dinov2_mlp_sfp")])
+def test_hub_sizes_name_the_pyramid_after_the_families_backbone(kind, name, tmp_path):
+    from scaffolder.hf_inspect import inspect_model
+    from scaffolder.planner import plan_port
+
+    info = inspect_model(str(make_model_dir(tmp_path / kind, kind, weights=False, full_size=True)), offline=True,
+                         include_weights_schema=False)
+    plan = plan_port(info, "vit_pyr", task="detection", weights=False)
+    assert plan.backbone == name and plan.task_params["eval_spatial_size"] == [640, 640]
+    assert plan.backbone_kwargs["patch_size"] == (16 if kind == "vit" else 14)

@@ -175,7 +175,8 @@ def check_segmentation_plan(plan) -> None:
         raise ScaffoldError(
             f"TAO's SegFormer decoder needs a backbone_v2 backbone with a 4-level feature pyramid; {plan.backbone} "
             f"would be generated ({plan.backbone_strategy}) and has no forward_feature_pyramid",
-            "port a convnext, convnextv2, swin, resnet, hiera or segformer (MiT) model with --task segmentation",
+            "port a convnext, convnextv2, swin, resnet, hiera, segformer (MiT), vit or dinov2 model with --task "
+            "segmentation",
         )
     if len(widths) != 4 or len(strides) != 4 or not all(isinstance(w, int) and w > 0 for w in widths):
         raise ScaffoldError(

@@ -11,8 +11,8 @@ A plain ViT has one token map. ViTDet (Li et al., 2022) builds the pyramid from 
   is resized (bilinear) to (H // 16 * patch) x (W // 16 * patch), so the patch grid is H // 16 x W // 16
   (``vit_input``). Position embeddings are resampled to that grid as HF does (bicubic, no antialias -- which
   also keeps the graph exportable to ONNX).
-* stride 8: one 2x2 transposed conv (width / 2); stride 4: two (width / 4, GELU and a channel LayerNorm
-  between them); stride 32: 2x2 max-pool.
+* stride 8: one 2x2 transposed conv (width / 2); stride 4: two (width / 4, a channel LayerNorm and GELU
+  between them); stride 32: 2x2 max-pool (ceil mode: an odd grid keeps its border).
 * every level: a 1x1 conv projection to its output width, then a 3x3 conv, each followed by a channel LayerNorm.
 
 The ViT (``self.vit``) is timm's VisionTransformer -- the architecture TAO's backbone_v2 ViT is, key for key --
@@ -46,7 +46,7 @@ def _resample(dim, stride):
     if stride == 16:
         return nn.Identity(), dim
     if stride == 32:
-        return nn.MaxPool2d(2, stride=2), dim
+        return nn.MaxPool2d(2, stride=2, ceil_mode=True), dim  # an odd (or 1-wide) grid keeps its last row/column
     raise ValueError(f"stride {stride}: the simple feature pyramid has strides {PYRAMID_STRIDES}")
 
 

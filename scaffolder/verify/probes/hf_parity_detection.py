@@ -21,6 +21,8 @@ with save_pretrained, converted by the port's ``utils/hf_checkpoint_converter.py
   TAO's own D-DETR train pairs tensors by sorted key, so the key sets must be equal (``tao_keys_sorted_match``).
 * ``feature_pyramid`` (backbone only): the backbone file goes to ``model.pretrained_backbone_path`` (TAO's own
   loader); the 3 pyramid levels (strides 8/16/32) are compared with HF's hidden states of stages 2-4.
+* ``vit_map`` (backbone only, a plain ViT under the generated simple feature pyramid, whose levels start fresh):
+  HF's ``last_hidden_state`` patch tokens (NCHW) vs the pyramid's stride-16 input (``_common.vit_map_pair``).
 """
 
 from __future__ import annotations

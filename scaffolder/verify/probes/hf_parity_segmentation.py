@@ -11,7 +11,9 @@ features shrink towards zero and every difference looks small) and saved with sa
 schema defaults and TAO segformer's ``initialize_pretrained_weights`` loads the checkpoint (what
 ``train.pretrained_model_path`` does). Compared on one random batch: the 4 backbone feature maps
 (``max_abs_features``: HF hidden states named by ``--hf-features`` vs what TAO's decoder receives) and, when the
-decoder was converted, the decoder logits at 1/4 resolution (``max_abs_logits``).
+decoder was converted, the decoder logits at 1/4 resolution (``max_abs_logits``). ``--hf-features vit_map`` (a
+plain ViT under the generated simple feature pyramid, whose levels start fresh): HF's ``last_hidden_state`` patch
+tokens (NCHW) vs the pyramid's stride-16 input instead (``_common.vit_map_pair``).
 """
 
 from __future__ import annotations
