@@ -47,6 +47,13 @@ def test_plan_generates_the_pyramid_and_converts_only_the_vit(tiny, kind, task):
     assert not plan.norm_eps  # the wrapper builds its norms with HF's eps
     if task == "segmentation":
         assert plan.task_params["pyramid_channels"] == [256] * 4 and plan.task_params["decoder_source"] == "fresh"
+        from scaffolder.errors import ScaffoldError
+        from scaffolder.plan import PortPlan
+
+        answers = plan.answers()
+        answers["task_params"]["pyramid_channels"] = [64, 128, 256, 256]  # a reviewed port.yml edited by hand
+        with pytest.raises(ScaffoldError, match=r"do not match .*_sfp's level widths"):
+            PortPlan.from_answers(answers)
     else:
         assert plan.task_params["convert_scope"] == "backbone" and plan.task_params["detector"] == "rtdetr"
 

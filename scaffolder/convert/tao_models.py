@@ -182,6 +182,12 @@ def check_segmentation_plan(plan) -> None:
         raise ScaffoldError(
             f"task_params.pyramid_channels {widths} / feature_strides {strides}: TAO's SegFormer decoder takes "
             "4 feature maps (strides 4, 8, 16, 32)", "list the backbone's 4 stage widths in task_params.pyramid_channels")
+    pyramid = list((plan.backbone_kwargs or {}).get("out_channels") or []) if is_vit_pyramid(plan.backbone) else None
+    if pyramid is not None and pyramid != widths:
+        raise ScaffoldError(
+            f"task_params.pyramid_channels {widths} do not match {plan.backbone}'s level widths "
+            f"(backbone_kwargs.out_channels {pyramid}): the decoder's linear_c layers would not fit the pyramid",
+            f"set task_params.pyramid_channels: {pyramid} (or re-plan with tao-scaffold inspect)")
     family = family_named(plan.family)
     rules = family.tasks.get(plan.task) if family else None
     variant = next((v for v in family.variants if v.backbone == plan.backbone), None) if family else None
