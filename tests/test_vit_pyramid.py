@@ -121,7 +121,7 @@ def test_swiglu_dinov2_has_no_pyramid_route(tmp_path):
     from scaffolder.errors import UnsupportedModelError
 
     model = make_model_dir(tmp_path / "swiglu", "dinov2", weights=False, overrides={"use_swiglu_ffn": True})
-    with pytest.raises(UnsupportedModelError, match="no segmentation backbone for dinov2.*SwiGLU"):
+    with pytest.raises(UnsupportedModelError, match="no segmentation backbone for dinov2.*SwiGLU DINOv2 has no pyramid route"):
         _plan(model, "segmentation")
 
 

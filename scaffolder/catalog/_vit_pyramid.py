@@ -33,6 +33,9 @@ def _variant(family: Family, config: Mapping[str, Any], *, eps_default: float, t
     """The wrapper around the family's ViT of this config: (variant, why). ValueError: no such ViT."""
     if family.any_size is None:
         raise ValueError(f"the {family.name} family generates no ViT geometry")
+    if config.get("use_swiglu_ffn"):
+        raise ValueError("the generated feature pyramid wraps timm's plain-MLP ViT; a SwiGLU DINOv2 has no "
+                         "pyramid route (port it with --task classification, on TAO's SwiGLU DINOv2)")
     vit = family.sized(config)  # raises ValueError with the reason (SwiGLU DINOv2, non-GELU, ...)
     listed = family.match(config)
     eps = float(config.get("layer_norm_eps", eps_default))
