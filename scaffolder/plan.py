@@ -383,9 +383,9 @@ def _backbone_kwargs(plan: "PortPlan") -> None:
         if not _kwarg_value_ok(value):
             raise PlanFieldError(f"backbone_kwargs.{key}", f"is {_shown(value)}, not a number, boolean, identifier "
                                  "or list of at most 16 numbers")
-    if kwargs and plan.backbone_strategy not in ("tao_class", "timm_subclass"):
+    if kwargs and plan.backbone_strategy not in ("tao_class", "timm_subclass", "generated"):
         raise PlanFieldError("backbone_kwargs", f"is set, but backbone_strategy {plan.backbone_strategy} generates no "
-                             "backbone that takes them (tao_class, timm_subclass)")
+                             "backbone that takes them (tao_class, timm_subclass, generated)")
 
 
 def validate_mapping_rows(rows: Any) -> None:

@@ -54,6 +54,15 @@ def choose_backbone(info, task: TaskSpec) -> tuple[catalog.Family, catalog.Varia
             f"the catalog's {family.name} family has no {task.name} port (it supports: {', '.join(family.tasks)})",
             f"{task.name} ports exist for: {', '.join(catalog.known_model_types(task.name))}",
         )
+    rules = catalog.task_rules(family, task.name)
+    if rules is not None and rules.backbone_variant is not None:  # the task generates its own backbone
+        try:
+            return family, rules.backbone_variant(family, info.config)[0]
+        except ValueError as exc:
+            raise UnsupportedModelError(
+                f"{info.source}: no {task.name} backbone for {info.model_type} with "
+                f"{family.describe_config(info.config)}: {exc}",
+                f"{task.name} ports exist for: {', '.join(catalog.known_model_types(task.name))}") from exc
     variant = family.match(info.config)
     if variant is None:
         variant = sized_variant(family, info, task)
@@ -99,8 +108,11 @@ HF_WRAPPER_NOTE = (
 )
 
 
-def strategy_reason(family: catalog.Family, variant: catalog.Variant, info) -> str:
+def strategy_reason(family: catalog.Family, variant: catalog.Variant, info, task: str = "") -> str:
     """Why the port gets its backbone the way it does (shown by inspect, kept in the plan)."""
+    rules = catalog.task_rules(family, task) if task else None
+    if rules is not None and rules.backbone_variant is not None:
+        return rules.backbone_variant(family, info.config)[1]
     geometry = family.describe_config(info.config)
     if variant.strategy == "reuse":
         if family.reuse_reason:
@@ -233,7 +245,7 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         family=family.name,
         backbone=variant.backbone,
         backbone_strategy=variant.strategy,
-        strategy_reason=strategy_reason(family, variant, info),
+        strategy_reason=strategy_reason(family, variant, info, spec.name),
         timm_name=variant.timm_name or "",
         backbone_kwargs=dict(variant.backbone_kwargs),
         num_features=variant.num_features,
@@ -271,5 +283,7 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         plan.mapping_notes = [f"no HF weight-conversion rules for family {plan.family!r} ({plan.task}); "
                               "converter not derived"]
         return plan
+    rules = catalog.task_rules(family, spec.name)
+    generated = [rules.notes] if rules is not None and rules.backbone_variant is not None and rules.notes else []
     return dataclasses.replace(plan, weight_mapping=mapping.rows, norm_eps=dict(mapping.norm_eps),
-                               mapping_notes=list(mapping.notes))  # re-validated with the mapping
+                               mapping_notes=generated + list(mapping.notes))  # re-validated with the mapping

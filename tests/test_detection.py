@@ -365,6 +365,23 @@ def test_resnet50_backbone_under_rtdetr_passes_backbone_parity(tao_workspace, tm
     assert parity["metrics"]["max_abs_features"] <= 1e-4 and parity["metrics"]["scope"] == "backbone"
 
 
+def test_vit_backbone_under_rtdetr_through_the_vit_pyramid_passes_backbone_parity(tao_workspace, tmp_path):
+    """A plain ViT (tiny, patch 8) under RT-DETR: the port's model/backbone.py registers the generated simple feature
+    pyramid; TAO's pretrained_backbone_path loader fills its ViT, whose final-norm tokens at the pyramid's stride-16
+    input equal HF's last_hidden_state (the image resized to the stride-16 grid, position embeddings resampled)."""
+    model = make_model_dir(tmp_path / "vit", "vit", weights=False)
+    assert generate(model, "vit_rtdetr", tao_workspace, "--task", "detection") == 0
+    cv = tao_workspace / "tao-pytorch/nvidia_tao_pytorch/cv/vit_rtdetr"
+    answers = (cv / ".tao-scaffold-answers.yml").read_text()
+    assert "convert_scope: backbone" in answers and "backbone_strategy: generated" in answers
+    assert "register_vit_pyramid(RTDETR_BACKBONE_REGISTRY, BACKBONE, BACKBONE_KWARGS)" in (cv / "model/backbone.py").read_text()
+    parity = stage(verify(tao_workspace, "vit_rtdetr", tmp_path / "report", "hf_parity"), "hf_parity")
+    assert parity["status"] == "passed", parity.get("reason")
+    metrics = parity["metrics"]
+    assert metrics["max_abs_features"] <= 1e-4 and metrics["scope"] == "backbone"
+    assert metrics["compared"].startswith("vit_map") and metrics["parity_input"] == [2, 3, 384, 384]
+
+
 def test_deformable_detr_port_passes_hf_parity_through_its_fp64_gate(ddetr_port, tmp_path):
     """The generated converter's checkpoint, loaded the way TAO's deformable_detr loads it, reproduces HF (fp64)."""
     parity = stage(verify(ddetr_port, DDETR_NAME, tmp_path / "report", "hf_parity"), "hf_parity")

@@ -198,9 +198,9 @@ def test_upernet_with_a_backbone_not_mapped_is_refused_naming_it(clean_ws, tmp_p
 
 
 def test_backbone_segformer_cannot_host_is_refused(clean_ws, tmp_path):
-    model = make_model_dir(tmp_path / "dinov2", "dinov2", weights=False)
-    line = _refused(clean_ws, "--model", str(model), "--name", "dino_seg", "--task", "segmentation")
-    assert "dinov2 family has no segmentation port" in line and "convnext" in line
+    model = make_model_dir(tmp_path / "deit", "deit", weights=False)
+    line = _refused(clean_ws, "--model", str(model), "--name", "deit_seg", "--task", "segmentation")
+    assert "deit family has no segmentation port" in line and "convnext" in line and "dinov2" in line
 
 
 def test_decoder_widths_that_do_not_fit_the_backbone_are_refused(clean_ws, ade_info, tmp_path):
@@ -253,7 +253,8 @@ BACKBONE_ROUTES = {"seg_convnext": ("convnext", "convnext_tiny"), "seg_swin": ("
 
 @pytest.fixture(scope="module")
 def backbone_ports(tao_workspace_template: Path, tmp_path_factory):
-    """SegFormer-b2 (Cityscapes widths, decoder_hidden_size 768), ConvNeXt-tiny and Swin-tiny (--task segmentation)."""
+    """SegFormer-b2 (Cityscapes widths, decoder_hidden_size 768), ConvNeXt-tiny, Swin-tiny and a tiny DINOv2 (the
+    generated ViT feature pyramid) with --task segmentation."""
     root = tmp_path_factory.mktemp("backbones")
     ws = copy_workspace(tao_workspace_template, root / "ws")
     b2 = make_model_dir(root / "b2", "segformer_semantic", full_size=True, weights=False,
@@ -261,6 +262,7 @@ def backbone_ports(tao_workspace_template: Path, tmp_path_factory):
     ports = [(b2, "seg_b2", ())]
     for name, (kind, _) in BACKBONE_ROUTES.items():
         ports.append((make_model_dir(root / kind, kind, full_size=True, weights=False), name, ("--task", "segmentation")))
+    ports.append((make_model_dir(root / "dinov2", "dinov2", weights=False), "seg_dinov2", ("--task", "segmentation")))
     for model, name, extra in ports:
         rc, _, err = call_main("-q", "generate", "--model", str(model), "--name", name, "--workspace", str(ws),
                                "--allow-dirty", *extra)
@@ -362,3 +364,17 @@ def test_backbone_under_the_segformer_decoder_reproduces_hf_features_in_process(
     assert [m.shape for m in hf_maps] == [m.shape for m in tao_maps]
     assert max(m.abs().max().item() for m in hf_maps) > 0.1  # not vanishingly small features
     assert max((a - b).abs().max().item() for a, b in zip(hf_maps, tao_maps)) <= 1e-4
+
+
+def test_dinov2_under_the_segformer_decoder_through_the_vit_pyramid_reproduces_hf_tokens(backbone_ports, tmp_path):
+    """Patch-14 DINOv2: the generated simple feature pyramid's stride-16 input (the image resized to the stride-16
+    grid) == HF's last_hidden_state patch tokens; TAO's loader fills the ViT, the pyramid and decoder start fresh."""
+    cv = backbone_ports / "tao-pytorch/nvidia_tao_pytorch/cv/seg_dinov2"
+    answers = yaml.safe_load((cv / ".tao-scaffold-answers.yml").read_text())
+    assert answers["backbone_strategy"] == "generated" and answers["backbone"].endswith("_sfp")
+    assert "register_vit_pyramid" in (cv / "model/backbone.py").read_text()  # the one partial, both tasks
+    assert "build_backbone if name == BACKBONE" in (cv / "model/build.py").read_text()
+    metrics = _hf_parity(backbone_ports, "seg_dinov2", tmp_path)
+    assert metrics["max_abs_features"] <= 1e-4 and metrics["compared"].startswith("vit_map")
+    assert metrics["features_shape"] == [[2, 32, 2, 2]]  # 32 px input -> the stride-16 map
+    assert metrics["loaded_tensors"] == metrics["mapped_tensors"] and metrics["fresh_tensors"] == 17 + 32

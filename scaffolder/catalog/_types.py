@@ -151,6 +151,10 @@ class TaskRules:
     hf_tied_aliases: bool = False  # see KeyRules.hf_tied_aliases
     # Family.hf_adaptations this task's port does not apply (they change what only another task computes)
     skip_adaptations: tuple[str, ...] = ()
+    # The backbone this task generates instead of the family's own (e.g. a feature pyramid around a plain ViT):
+    # (family, HF config.json) -> (its Variant, why: shown in the plan); raises ValueError when the config has none.
+    # None: the family's variant as it is. Its plan also carries ``notes`` as a mapping note.
+    backbone_variant: Callable[["Family", Mapping[str, Any]], tuple[Variant, str]] | None = None
 
 
 @dataclass(frozen=True)

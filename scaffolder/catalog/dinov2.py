@@ -5,6 +5,7 @@ from typing import Any, Mapping
 
 from scaffolder.catalog._types import CLASSIFIER_HEAD, QKV, AnySize, Family, KeyRules, T, Variant, classifier
 from scaffolder.catalog._types import name_token, rule, square_image_size
+from scaffolder.catalog._vit_pyramid import pyramid_detection, pyramid_segmentation
 
 _LAYER = r"encoder\.layer\.(?P<i>\d+)"
 
@@ -84,13 +85,17 @@ def _refuse_mlp(c: Mapping[str, Any]) -> str | None:
 
 # HF's classifier consumes [CLS, mean(patch tokens)] (2*hidden); timm/TAO heads consume CLS only.
 TASKS = {"classification": classifier(CLASSIFIER_HEAD, hf_features="pooler_output")}
+# Plain-MLP DINOv2 under SegFormer / RT-DETR through the generated simple feature pyramid (catalog/_vit_pyramid.py);
+# dinov2_with_registers (SwiGLU giant only) keeps classification.
+PYRAMID_TASKS = {"segmentation": pyramid_segmentation(eps_default=1e-6),  # Dinov2Config.layer_norm_eps
+                 "detection": pyramid_detection(eps_default=1e-6)}
 
 FAMILIES = (
     Family(
         name="dinov2",
         model_types=("dinov2",),
         backbone_rules=BACKBONE_RULES,
-        tasks=TASKS,
+        tasks={**TASKS, **PYRAMID_TASKS},
         default_image_size=518,
         notes="TAO registers only SwiGLU DINOv2 large/giant; HF small/base/large use a plain MLP",
         missing_reason="TAO 7.3 has no plain-MLP DINOv2 backbone (its dinov2 entries are SwiGLU large/giant)",

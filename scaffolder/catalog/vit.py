@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from scaffolder.catalog._types import HALF_MEAN, HALF_STD, QKV, CLASSIFIER_HEAD, AnySize, Family, KeyRules, T
 from scaffolder.catalog._types import classifier, mlp_ratio, name_token, rule, square_image_size, variant
+from scaffolder.catalog._vit_pyramid import pyramid_detection, pyramid_segmentation
 
 _LAYER = r"encoder\.layer\.(?P<i>\d+)"
 
@@ -89,7 +90,12 @@ FAMILY = Family(
     name="vit",
     model_types=("vit",),
     backbone_rules=VIT_BACKBONE_RULES,
-    tasks={"classification": classifier(CLASSIFIER_HEAD)},
+    tasks={
+        "classification": classifier(CLASSIFIER_HEAD),
+        # under SegFormer / RT-DETR through the generated simple feature pyramid (catalog/_vit_pyramid.py)
+        "segmentation": pyramid_segmentation(eps_default=1e-12),  # ViTConfig.layer_norm_eps
+        "detection": pyramid_detection(eps_default=1e-12),
+    },
     mean=HALF_MEAN,
     std=HALF_STD,
     # TAO's factories build 224 px position embeddings (no img_size argument reaches them from the spec).

@@ -67,7 +67,9 @@ def _convert(args, workspace, progress) -> int:
     progress(f"build: TAO {plan.task} model on {backbone} ({num_classes} classes) for its state-dict schema")
     from scaffolder.convert.checkpoint import convert_checkpoint, save_tao_checkpoint
 
-    tao = load_object(spec.tao_model_builder)(backbone, num_classes, plan.task_params)
+    # a backbone generated in the port's own module (the ViT feature pyramid) is built from its plan kwargs
+    extra = {"backbone_kwargs": plan.backbone_kwargs} if plan.backbone_strategy == "generated" and plan.backbone_kwargs else {}
+    tao = load_object(spec.tao_model_builder)(backbone, num_classes, plan.task_params, **extra)
     tao_schema = {k: tuple(v.shape) for k, v in tao.state_dict().items()}
     progress(f"convert: {weights}")
     from scaffolder.catalog import family_named

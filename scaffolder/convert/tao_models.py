@@ -39,7 +39,15 @@ def rtdetr_backbone_registry():
     return RTDETR_BACKBONE_REGISTRY
 
 
-def build_detector(target: str, num_classes: int, task_params: Mapping[str, Any] | None = None):
+def build_vit_pyramid(backbone_kwargs: Mapping[str, Any], out_indices=(0, 1, 2, 3)):
+    """The generated ViT feature-pyramid backbone (``scaffolder/convert/vit_pyramid.py``) with the plan's kwargs."""
+    from scaffolder.convert.vit_pyramid import ViTSimpleFeaturePyramid
+
+    return ViTSimpleFeaturePyramid(out_indices=tuple(out_indices), **dict(backbone_kwargs))
+
+
+def build_detector(target: str, num_classes: int, task_params: Mapping[str, Any] | None = None,
+                   backbone_kwargs: Mapping[str, Any] | None = None):
     """TAO's RT-DETR model (``RTDETRModel``) with the port's geometry, or only its backbone when the port converts
     the backbone alone (``convert_scope: backbone``); ``deformable_detr`` builds TAO's ``DDModel``.
 
@@ -63,6 +71,10 @@ def build_detector(target: str, num_classes: int, task_params: Mapping[str, Any]
                        dec_n_points=params["dec_n_points"], activation_checkpoint=False, export=False,
                        dropout_ratio=0.0)
     registry = rtdetr_backbone_registry()
+    if backbone_kwargs:  # a generated ViT feature pyramid (what the port's model/backbone.py registers)
+        from scaffolder.convert.vit_pyramid import register_vit_pyramid
+
+        register_vit_pyramid(registry, target, dict(backbone_kwargs))
     if params["convert_scope"] == "backbone":
         return registry.get(target)(params["return_interm_indices"])
     from nvidia_tao_pytorch.cv.rtdetr.model.build_nn_model import RTDETRModel
@@ -121,9 +133,11 @@ def check_detection_plan(plan) -> None:
                                 "D-DETR's num_classes is the highest category_id + 1")
 
 
-def build_segmentation(target: str, num_classes: int, task_params: Mapping[str, Any] | None = None):
-    """TAO's SegFormer layout: ``backbone`` = backbone_v2 ``target`` without a head, ``decoder`` =
-    TAOSegFormerHead over its 4 feature maps -- the keys TAO's segformer checkpoints and loaders use."""
+def build_segmentation(target: str, num_classes: int, task_params: Mapping[str, Any] | None = None,
+                       backbone_kwargs: Mapping[str, Any] | None = None):
+    """TAO's SegFormer layout: ``backbone`` = backbone_v2 ``target`` without a head (or, with ``backbone_kwargs``,
+    the generated ViT feature pyramid), ``decoder`` = TAOSegFormerHead over its 4 feature maps -- the keys TAO's
+    segformer checkpoints and loaders use."""
     from torch import nn
 
     from nvidia_tao_pytorch.cv.segformer.model.decode_heads.segformer_head import TAOSegFormerHead
@@ -134,7 +148,7 @@ def build_segmentation(target: str, num_classes: int, task_params: Mapping[str, 
     class PortSegFormer(nn.Module):
         def __init__(self):
             super().__init__()
-            self.backbone = build_tao_model(target, 0)
+            self.backbone = build_vit_pyramid(backbone_kwargs) if backbone_kwargs else build_tao_model(target, 0)
             self.decoder = TAOSegFormerHead(
                 in_channels=list(params["pyramid_channels"]), embedding_dim=int(params["decoder_embed_dim"]),
                 output_nc=num_classes, feature_strides=list(params.get("feature_strides") or [4, 8, 16, 32]),
@@ -155,16 +169,25 @@ def check_segmentation_plan(plan) -> None:
     params = plan.task_params
     widths = list(params.get("pyramid_channels") or [])
     strides = list(params.get("feature_strides") or [])
-    if plan.backbone_strategy != "reuse":
+    from scaffolder.catalog._vit_pyramid import is_vit_pyramid
+
+    if plan.backbone_strategy != "reuse" and not (plan.backbone_strategy == "generated" and is_vit_pyramid(plan.backbone)):
         raise ScaffoldError(
             f"TAO's SegFormer decoder needs a backbone_v2 backbone with a 4-level feature pyramid; {plan.backbone} "
             f"would be generated ({plan.backbone_strategy}) and has no forward_feature_pyramid",
-            "port a convnext, convnextv2, swin, resnet, hiera or segformer (MiT) model with --task segmentation",
+            "port a convnext, convnextv2, swin, resnet, hiera, segformer (MiT), vit or dinov2 model with --task "
+            "segmentation",
         )
     if len(widths) != 4 or len(strides) != 4 or not all(isinstance(w, int) and w > 0 for w in widths):
         raise ScaffoldError(
             f"task_params.pyramid_channels {widths} / feature_strides {strides}: TAO's SegFormer decoder takes "
             "4 feature maps (strides 4, 8, 16, 32)", "list the backbone's 4 stage widths in task_params.pyramid_channels")
+    pyramid = list((plan.backbone_kwargs or {}).get("out_channels") or []) if is_vit_pyramid(plan.backbone) else None
+    if pyramid is not None and pyramid != widths:
+        raise ScaffoldError(
+            f"task_params.pyramid_channels {widths} do not match {plan.backbone}'s level widths "
+            f"(backbone_kwargs.out_channels {pyramid}): the decoder's linear_c layers would not fit the pyramid",
+            f"set task_params.pyramid_channels: {pyramid} (or re-plan with tao-scaffold inspect)")
     family = family_named(plan.family)
     rules = family.tasks.get(plan.task) if family else None
     variant = next((v for v in family.variants if v.backbone == plan.backbone), None) if family else None

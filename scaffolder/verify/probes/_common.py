@@ -172,3 +172,27 @@ def run(main):
         write_result(out, result)
     print(f"TAO-SCAFFOLD-PROBE {json.dumps(_clean(result))}")
     sys.exit(0)
+
+
+def vit_map_pair(hf, wrapper, x):
+    """(HF map, TAO map) for a port whose backbone is the generated ViT feature pyramid (``hf_features: vit_map``).
+
+    HF: the base model's ``last_hidden_state`` (after its final layernorm) on the image the wrapper's ViT sees
+    (``wrapper.vit_input(x)``: resized to the stride-16 grid for a patch size other than 16), prefix tokens (CLS,
+    registers) dropped, reshaped to (B, C, H / 16, W / 16). TAO: ``wrapper.forward_vit_map(x)``, the stride-16 map
+    every pyramid level is built from (the ViT's layer-normed patch tokens).
+    """
+    import inspect
+
+    import torch
+
+    base = hf.base_model
+    pixels = wrapper.vit_input(x)
+    extra = {"interpolate_pos_encoding": True} if "interpolate_pos_encoding" in inspect.signature(
+        base.forward).parameters else {}  # ViT refuses other sizes without it; DINOv2 always resamples
+    with torch.no_grad():
+        tokens = base(pixel_values=pixels, **extra).last_hidden_state
+        tao_map = wrapper.forward_vit_map(x)
+    batch, dim, height, width = tao_map.shape
+    tokens = tokens[:, tokens.shape[1] - height * width:]
+    return tokens.transpose(1, 2).reshape(batch, dim, height, width), tao_map

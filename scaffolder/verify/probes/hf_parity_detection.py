@@ -21,6 +21,8 @@ with save_pretrained, converted by the port's ``utils/hf_checkpoint_converter.py
   TAO's own D-DETR train pairs tensors by sorted key, so the key sets must be equal (``tao_keys_sorted_match``).
 * ``feature_pyramid`` (backbone only): the backbone file goes to ``model.pretrained_backbone_path`` (TAO's own
   loader); the 3 pyramid levels (strides 8/16/32) are compared with HF's hidden states of stages 2-4.
+* ``vit_map`` (backbone only, a plain ViT under the generated simple feature pyramid, whose levels start fresh):
+  HF's ``last_hidden_state`` patch tokens (NCHW) vs the pyramid's stride-16 input (``_common.vit_map_pair``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import importlib
 import os
 import tempfile
 
-from _common import load_object, run, well_conditioned  # pylint: disable=import-error
+from _common import load_object, run, vit_map_pair, well_conditioned  # pylint: disable=import-error
 
 PARITY_MAX_SIZE = 384  # < 400 px: no masked border anchor on RT-DETR's stride-8 level
 
@@ -140,17 +142,22 @@ def main():
     import torch
 
     mode = args.hf_features
-    result, messages = {"tolerance": args.tolerance, "scope": "backbone" if mode == "feature_pyramid" else "model"}, []
+    backbone_only = mode in ("feature_pyramid", "vit_map")
+    result, messages = {"tolerance": args.tolerance, "scope": "backbone" if backbone_only else "model"}, []
     hf, tao, _cfg, (height, width), ddetr = build_models(
-        args.name, args.config_class, args.hf_config, args.auto_class, backbone_only=mode == "feature_pyramid",
+        args.name, args.config_class, args.hf_config, args.auto_class, backbone_only=backbone_only,
         seed=args.seed, max_size=PARITY_MAX_SIZE, result=result, messages=messages)
     result["parity_input"] = [2, 3, height, width]
 
     x = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(args.seed + 1))
-    if mode == "feature_pyramid":
-        with torch.no_grad():
-            hf_levels = hf(pixel_values=x, output_hidden_states=True).hidden_states[2:5]
-            tao_levels = tao.model.backbone.forward_feature_pyramid(x)
+    if backbone_only:
+        if mode == "vit_map":  # a plain ViT under the generated feature pyramid: the levels are fresh, so compared
+            hf_levels, tao_levels = ([m] for m in vit_map_pair(hf, tao.model.backbone, x))
+            result["compared"] = "vit_map: HF last_hidden_state patch tokens (NCHW) vs the pyramid's stride-16 input"
+        else:
+            with torch.no_grad():
+                hf_levels = hf(pixel_values=x, output_hidden_states=True).hidden_states[2:5]
+                tao_levels = tao.model.backbone.forward_feature_pyramid(x)
         shapes_ok = [tuple(a.shape) == tuple(b.shape) for a, b in zip(hf_levels, tao_levels)]
         if not all(shapes_ok):
             messages.append(f"pyramid shapes differ: HF {[tuple(a.shape) for a in hf_levels]} vs TAO "

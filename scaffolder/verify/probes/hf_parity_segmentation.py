@@ -14,6 +14,8 @@ schema defaults and TAO segformer's ``initialize_pretrained_weights`` loads the 
 decoder was converted, the decoder logits at 1/4 resolution (``max_abs_logits``). ``--hf-features`` forms:
 see :func:`hf_pyramid` (e.g. Swin's ``stage_outputs:unit,unit,unit,layernorm``: HF's stage outputs before patch
 merging through the norms TAO's pyramid applies -- three of them have no HF counterpart and start as unit norms).
+``vit_map`` (a plain ViT under the generated simple feature pyramid, whose levels start fresh): HF's
+``last_hidden_state`` patch tokens (NCHW) vs the pyramid's stride-16 input instead (``_common.vit_map_pair``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import importlib
 import os
 import tempfile
 
-from _common import load_object, run  # pylint: disable=import-error
+from _common import load_object, run, vit_map_pair  # pylint: disable=import-error
 
 
 def well_conditioned(model, seed):
@@ -168,7 +170,8 @@ def main():
     unexpected = list(report.unmatched_keys) + list(report.shape_mismatched_keys)
     if unexpected:
         messages.append(f"TAO's loader skipped {len(unexpected)} converted tensors: {', '.join(unexpected[:5])}")
-    stray = [k for k in report.missing_keys if not k.startswith("decoder.")]
+    fresh = ("decoder.", "backbone.levels.") if args.hf_features == "vit_map" else ("decoder.",)  # + ViT pyramid
+    stray = [k for k in report.missing_keys if not k.startswith(fresh)]
     if stray:
         messages.append(f"{len(stray)} TAO backbone tensors kept their initialisation: {', '.join(stray[:5])}")
 
@@ -178,12 +181,16 @@ def main():
     handle = tao.decoder.register_forward_pre_hook(lambda _m, a: store.__setitem__("features", list(a[0])))
     stages, hf_handles = capture_stage_outputs(hf, args.hf_features)
     with torch.no_grad():
-        output = hf(pixel_values=x, output_hidden_states=True)
+        output = None if args.hf_features == "vit_map" else hf(pixel_values=x, output_hidden_states=True)
         tao_logits = tao(x)
     for h in (handle, *hf_handles):
         h.remove()
     result["input_shape"] = list(x.shape)
-    hf_maps, tao_maps = hf_pyramid(output, args.hf_features, stages), store["features"]
+    if args.hf_features == "vit_map":  # a plain ViT under the generated feature pyramid: its fresh levels aside,
+        hf_maps, tao_maps = ([m] for m in vit_map_pair(hf, tao.backbone, x))  # the stride-16 map
+        result["compared"] = "vit_map: HF last_hidden_state patch tokens (NCHW) vs the pyramid's stride-16 input"
+    else:
+        hf_maps, tao_maps = hf_pyramid(output, args.hf_features, stages), store["features"]
     result["features_shape"] = [list(t.shape) for t in tao_maps]
     if [t.shape for t in hf_maps] != [t.shape for t in tao_maps]:
         messages.append(f"feature pyramids differ in shape: HF {[tuple(t.shape) for t in hf_maps]} vs TAO "

@@ -45,7 +45,8 @@ class SegmentationTask(TaskSupport):
                           "stock_loader_mask_error")
     hf_parity_probe = "hf_parity_segmentation.py"
     hf_parity_metrics = ("max_abs_features", "max_abs_logits", "logits", "mapped_tensors", "norm_eps_overrides",
-                         "features_shape", "feature_scale", "input_shape", "loaded_tensors", "fresh_tensors")
+                         "features_shape", "feature_scale", "input_shape", "loaded_tensors", "fresh_tensors",
+                         "compared")
     mean_key = "dataset.segment.augmentation.mean"
     std_key = "dataset.segment.augmentation.std"
     img_size_key = "dataset.segment.img_size"  # the generic rule also holds export.input_{width,height} to it
