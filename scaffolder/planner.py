@@ -9,7 +9,7 @@ from scaffolder import catalog
 from scaffolder.errors import ModelSourceError, ScaffoldError, UnsupportedModelError
 from scaffolder.layout import DEFAULT_COPYRIGHT, backbone_module_relpath
 from scaffolder.plan import PortPlan
-from scaffolder.tasks import BACKBONE_ONLY_PIPELINES, TASKS, TaskSpec, refusal_for, task_for, task_named
+from scaffolder.tasks import BACKBONE_ONLY_PIPELINES, TASKS, TaskSpec, load_object, refusal_for, task_for, task_named
 
 _PLACEHOLDER_LABEL = re.compile(r"^LABEL_\d+$")
 
@@ -71,6 +71,9 @@ def sized_variant(family: catalog.Family, info, task: TaskSpec) -> catalog.Varia
     found = f"{reason}: {info.model_type} with {family.describe_config(info.config)} matches none of {known}"
     if family.any_size is None:
         raise UnsupportedModelError(found, "choose a model of a listed size, or add its variant to the catalog")
+    rules = catalog.task_rules(family, task.name)
+    if task.name not in GENERATED_BACKBONE_TASKS and rules is not None and rules.registry:
+        return registered_size(family, info, task, rules, found)
     if task.name not in GENERATED_BACKBONE_TASKS:
         raise UnsupportedModelError(
             f"{found}; tao-scaffold generates other sizes for {', '.join(GENERATED_BACKBONE_TASKS)} ports only "
@@ -81,6 +84,25 @@ def sized_variant(family: catalog.Family, info, task: TaskSpec) -> catalog.Varia
     except ValueError as exc:
         raise UnsupportedModelError(f"{found}, and tao-scaffold cannot generate this size: {exc}",
                                     "choose a model of a listed size, or add its variant to the catalog") from exc
+
+
+def registered_size(family: catalog.Family, info, task: TaskSpec, rules, found: str) -> catalog.Variant:
+    """A size no variant lists, under a task network with its own backbone registry (TaskRules.registry): TAO's
+    entry of the name the family spells for this geometry (e.g. RT-DETR's convnextv2_small), else refused."""
+    registry_name = rules.registry.rsplit(":", 1)[-1]
+    try:
+        sized = family.sized(info.config) if family.any_size is not None else None
+    except ValueError as exc:
+        raise UnsupportedModelError(f"{found}, and TAO's {registry_name} has no entry for it: {exc}",
+                                    f"choose a model of a listed size for --task {task.name}") from exc
+    registry = load_object(rules.registry)
+    if sized is None or sized.backbone not in registry:
+        spelled = f" ({sized.backbone})" if sized is not None else ""
+        raise UnsupportedModelError(
+            f"{found}; TAO's {registry_name} has no entry for this geometry{spelled}, and the {task.name} blueprint "
+            "builds the registry's backbones",
+            f"choose a model of a listed size for --task {task.name}, or port it with --task classification")
+    return dataclasses.replace(sized, strategy="reuse", backbone_kwargs={}, timm_name=None)
 
 
 def is_sized(family: catalog.Family, variant: catalog.Variant) -> bool:
@@ -99,9 +121,12 @@ HF_WRAPPER_NOTE = (
 )
 
 
-def strategy_reason(family: catalog.Family, variant: catalog.Variant, info) -> str:
+def strategy_reason(family: catalog.Family, variant: catalog.Variant, info, task: str = "") -> str:
     """Why the port gets its backbone the way it does (shown by inspect, kept in the plan)."""
     geometry = family.describe_config(info.config)
+    rules = family.tasks.get(task)
+    if rules is not None and rules.backbone_reason and (variant.strategy == "reuse" or not is_sized(family, variant)):
+        return rules.backbone_reason.format(backbone=variant.backbone, geometry=geometry)
     if variant.strategy == "reuse":
         if family.reuse_reason:
             return family.reuse_reason.format(backbone=variant.backbone, geometry=geometry)
@@ -225,8 +250,8 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         pipeline_tag=info.pipeline_tag,
         family=family.name,
         backbone=variant.backbone,
-        backbone_strategy=variant.strategy,
-        strategy_reason=strategy_reason(family, variant, info),
+        backbone_strategy=catalog.task_rules(family, spec.name).backbone_strategy or variant.strategy,
+        strategy_reason=strategy_reason(family, variant, info, spec.name),
         timm_name=variant.timm_name or "",
         backbone_kwargs=dict(variant.backbone_kwargs),
         num_features=variant.num_features,
@@ -239,7 +264,8 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         input_names=list(spec.input_names),
         output_names=list(spec.output_names),
         export_notes=export_notes(family, variant) + ([std_note] if std_note else []),
-        hf_adaptations=list(family.hf_adaptations) if variant.strategy in ("reuse", "tao_class") else [],
+        hf_adaptations=(list(family.hf_adaptations) if variant.strategy in ("reuse", "tao_class")
+                        and not catalog.task_rules(family, spec.name).backbone_strategy else []),
         config_layout=config_layout,
         tao_version=tao_version,
         copyright=copyright,

@@ -44,7 +44,7 @@ class DetectionTask(TaskSupport):
                      "cannot run; on CPU deformable attention exports as GridSample (TensorRT builds it too)")
     hf_parity_metrics = ("max_abs_logits", "max_abs_boxes", "query_order_swaps", "fp64_max_abs_logits",
                          "fp64_max_abs_boxes", "fp64_gate", "parity_input", "scope", "max_abs_features",
-                         "mapped_tensors", "tao_keys_loaded", "tao_keys_sorted_match")
+                         "mapped_tensors", "tao_keys_loaded", "tao_keys_sorted_match", "compared")
 
     def for_port(self, port: Port) -> TaskSupport:
         if (port.answers.get("task_params") or {}).get("detector") == "deformable_detr":
