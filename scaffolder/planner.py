@@ -57,6 +57,13 @@ def choose_backbone(info, task: TaskSpec) -> tuple[catalog.Family, catalog.Varia
     variant = family.match(info.config)
     if variant is None:
         variant = sized_variant(family, info, task)
+    else:
+        rules = catalog.task_rules(family, task.name)
+        if rules.registry and variant.strategy == "reuse" and variant.backbone not in load_object(rules.registry):
+            raise UnsupportedModelError(
+                f"{info.model_type} {variant.backbone}: TAO's {rules.registry.rsplit(':', 1)[-1]} has no entry "
+                f"{variant.backbone}, and the {task.name} blueprint builds the registry's backbones",
+                f"choose another size for --task {task.name}, or port it with --task classification")
     return family, variant
 
 
@@ -91,16 +98,14 @@ def registered_size(family: catalog.Family, info, task: TaskSpec, rules, found: 
     entry of the name the family spells for this geometry (e.g. RT-DETR's convnextv2_small), else refused."""
     registry_name = rules.registry.rsplit(":", 1)[-1]
     try:
-        sized = family.sized(info.config) if family.any_size is not None else None
+        sized = family.sized(info.config)
     except ValueError as exc:
         raise UnsupportedModelError(f"{found}, and TAO's {registry_name} has no entry for it: {exc}",
                                     f"choose a model of a listed size for --task {task.name}") from exc
-    registry = load_object(rules.registry)
-    if sized is None or sized.backbone not in registry:
-        spelled = f" ({sized.backbone})" if sized is not None else ""
+    if sized.backbone not in load_object(rules.registry):
         raise UnsupportedModelError(
-            f"{found}; TAO's {registry_name} has no entry for this geometry{spelled}, and the {task.name} blueprint "
-            "builds the registry's backbones",
+            f"{found}; TAO's {registry_name} has no entry for this geometry ({sized.backbone}), and the {task.name} "
+            "blueprint builds the registry's backbones",
             f"choose a model of a listed size for --task {task.name}, or port it with --task classification")
     return dataclasses.replace(sized, strategy="reuse", backbone_kwargs={}, timm_name=None)
 

@@ -418,12 +418,19 @@ def test_convnext_backbones_under_rtdetr_reproduce_hf_stage_outputs(kind, overri
     assert max((a - b).abs().max().item() for a, b in zip(hf_levels, tao_levels)) <= 1e-4
 
 
-def test_convnext_sizes_under_rtdetr_follow_taos_registry(tao_workspace, tmp_path, capsys):
-    """A size no catalog variant lists is ported when RT-DETR's registry has it (convnextv2_small), else refused."""
+def test_backbone_sizes_under_rtdetr_follow_taos_registry(tao_workspace, tmp_path, capsys):
+    """A size no catalog variant lists is ported when RT-DETR's registry has it (convnextv2_small); a size it lacks
+    is refused in one line, be it a catalog variant (resnet_152) or not (ConvNeXt v1 atto)."""
+    from scaffolder.errors import UnsupportedModelError
+
     small = make_model_dir(tmp_path / "v2-small", "convnextv2", full_size=True, weights=False,
                            overrides={"depths": [3, 3, 27, 3]})
     plan = plan_of(small, task="detection")
     assert (plan.backbone, plan.backbone_strategy, plan.backbone_kwargs) == ("convnextv2_small", "reuse", {})
+    r152 = make_model_dir(tmp_path / "r152", "resnet", full_size=True, weights=False,
+                          overrides={"depths": [3, 8, 36, 3]})
+    with pytest.raises(UnsupportedModelError, match="RTDETR_BACKBONE_REGISTRY has no entry resnet_152"):
+        plan_of(r152, task="detection")
     atto = make_model_dir(tmp_path / "v1-atto", "convnext", full_size=True, weights=False,
                           overrides={"hidden_sizes": [40, 80, 160, 320], "depths": [2, 2, 6, 2]})
     err = _refused(atto, tao_workspace, capsys, "--task", "detection")

@@ -1,7 +1,7 @@
 """HF detector vs the port's TAO RT-DETR / Deformable DETR, through the port's own generated weight converter.
 
     python hf_parity_detection.py --name NAME --config-class mod:ExperimentConfig --hf-config config.json
-        --auto-class AutoModelForObjectDetection [--hf-features detections|detections_fp64|feature_pyramid]
+        --auto-class AutoModelForObjectDetection [--hf-features detections|detections_fp64|feature_pyramid[:...]]
         [--seed 0] [--tolerance 1e-4] --out result.json
 
 The HF model is built from its config with a *well-conditioned* random init (unit-variance conv/linear weights,
