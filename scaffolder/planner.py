@@ -172,8 +172,9 @@ def sized_reason(family: catalog.Family, variant: catalog.Variant, target: str) 
     return f"{what}; generating {cls} from {source} with {kwargs}: {target}, registered as {variant.backbone}"
 
 
-def export_notes(family: catalog.Family, variant: catalog.Variant) -> list[str]:
-    notes = list(family.export_notes)
+def export_notes(family: catalog.Family, variant: catalog.Variant, task: str = "") -> list[str]:
+    rules = family.tasks.get(task)
+    notes = list(family.export_notes if rules is None or rules.export_notes is None else rules.export_notes)
     if variant.strategy == "hf_wrapper":
         notes.append(HF_WRAPPER_NOTE.format(backbone=variant.backbone))
     return notes
@@ -268,7 +269,7 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         class_names=names,
         input_names=list(spec.input_names),
         output_names=list(spec.output_names),
-        export_notes=export_notes(family, variant) + ([std_note] if std_note else []),
+        export_notes=export_notes(family, variant, spec.name) + ([std_note] if std_note else []),
         hf_adaptations=(list(family.hf_adaptations) if variant.strategy in ("reuse", "tao_class")
                         and not catalog.task_rules(family, spec.name).backbone_strategy else []),
         config_layout=config_layout,

@@ -159,6 +159,7 @@ class TaskRules:
     # Lines the plan's mapping notes (and the converter's header) carry for this task: what starts fresh, what the
     # parity compares.
     plan_notes: tuple[str, ...] = ()
+    export_notes: tuple[str, ...] | None = None  # this task's export caveats (None: the family's export_notes)
 
 
 @dataclass(frozen=True)
@@ -280,7 +281,8 @@ RTDETR_REGISTERED = "TAO's RTDETR_BACKBONE_REGISTRY registers {backbone}, matchi
 def detection_backbone(ignore: tuple[tuple[str, str], ...] = (), *, tao_fresh: str = r"$^",
                        hf_features: str = "feature_pyramid", tao_backbone_prefix: str = "",
                        notes: str = "", backbone_strategy: str = "",
-                       backbone_reason: str = RTDETR_REGISTERED) -> TaskRules:
+                       backbone_reason: str = RTDETR_REGISTERED,
+                       export_notes: tuple[str, ...] | None = None) -> TaskRules:
     """A backbone family under TAO's RT-DETR (``RTDETR_BACKBONE_REGISTRY``): only the backbone is converted, for
     ``model.pretrained_backbone_path`` (keys relative to the backbone); encoder, decoder and heads start fresh.
 
@@ -290,13 +292,14 @@ def detection_backbone(ignore: tuple[tuple[str, str], ...] = (), *, tao_fresh: s
     modules whose input (``name<``) or output (``name>``) is a level (HF names under the base model, TAO names
     under the backbone; a side left out keeps its default); ``tao_backbone_prefix``: where the backbone_v2 model
     sits in a generated wrapper; ``notes``: what else starts fresh and what the parity compares (a plan note);
-    ``backbone_strategy`` / ``backbone_reason``: see :class:`TaskRules` (default: TAO's registry has the variant).
+    ``backbone_strategy`` / ``backbone_reason`` / ``export_notes``: see :class:`TaskRules` (default: TAO's registry
+    has the variant; the family's export notes).
     """
     from scaffolder.catalog.detection_params import backbone_route_params  # pylint: disable=import-outside-toplevel
 
     return TaskRules(ignore=ignore, hf_features=hf_features, plan_params=backbone_route_params, tao_fresh=tao_fresh,
                      tao_backbone_prefix=tao_backbone_prefix, backbone_strategy=backbone_strategy,
-                     backbone_reason=backbone_reason, registry="" if backbone_strategy else RTDETR_REGISTRY,
+                     backbone_reason=backbone_reason, export_notes=export_notes, registry="" if backbone_strategy else RTDETR_REGISTRY,
                      plan_notes=tuple(n for n in ("backbone weights converted; RT-DETR's encoder, decoder and heads "
                                                   "start from TAO's initialisation", notes) if n))
 
