@@ -9,7 +9,7 @@ from scaffolder import catalog
 from scaffolder.errors import ModelSourceError, ScaffoldError, UnsupportedModelError
 from scaffolder.layout import DEFAULT_COPYRIGHT, backbone_module_relpath
 from scaffolder.plan import PortPlan
-from scaffolder.tasks import BACKBONE_ONLY_PIPELINES, TASKS, TaskSpec, refusal_for, task_for, task_named
+from scaffolder.tasks import BACKBONE_ONLY_PIPELINES, TASKS, TaskSpec, load_object, refusal_for, task_for, task_named
 
 _PLACEHOLDER_LABEL = re.compile(r"^LABEL_\d+$")
 
@@ -66,6 +66,13 @@ def choose_backbone(info, task: TaskSpec) -> tuple[catalog.Family, catalog.Varia
     variant = family.match(info.config)
     if variant is None:
         variant = sized_variant(family, info, task)
+    else:
+        rules = catalog.task_rules(family, task.name)
+        if rules.registry and variant.strategy == "reuse" and variant.backbone not in load_object(rules.registry):
+            raise UnsupportedModelError(
+                f"{info.model_type} {variant.backbone}: TAO's {rules.registry.rsplit(':', 1)[-1]} has no entry "
+                f"{variant.backbone}, and the {task.name} blueprint builds the registry's backbones",
+                f"choose another size for --task {task.name}, or port it with --task classification")
     return family, variant
 
 
@@ -80,6 +87,9 @@ def sized_variant(family: catalog.Family, info, task: TaskSpec) -> catalog.Varia
     found = f"{reason}: {info.model_type} with {family.describe_config(info.config)} matches none of {known}"
     if family.any_size is None:
         raise UnsupportedModelError(found, "choose a model of a listed size, or add its variant to the catalog")
+    rules = catalog.task_rules(family, task.name)
+    if task.name not in GENERATED_BACKBONE_TASKS and rules is not None and rules.registry:
+        return registered_size(family, info, task, rules, found)
     if task.name not in GENERATED_BACKBONE_TASKS:
         raise UnsupportedModelError(
             f"{found}; tao-scaffold generates other sizes for {', '.join(GENERATED_BACKBONE_TASKS)} ports only "
@@ -90,6 +100,23 @@ def sized_variant(family: catalog.Family, info, task: TaskSpec) -> catalog.Varia
     except ValueError as exc:
         raise UnsupportedModelError(f"{found}, and tao-scaffold cannot generate this size: {exc}",
                                     "choose a model of a listed size, or add its variant to the catalog") from exc
+
+
+def registered_size(family: catalog.Family, info, task: TaskSpec, rules, found: str) -> catalog.Variant:
+    """A size no variant lists, under a task network with its own backbone registry (TaskRules.registry): TAO's
+    entry of the name the family spells for this geometry (e.g. RT-DETR's convnextv2_small), else refused."""
+    registry_name = rules.registry.rsplit(":", 1)[-1]
+    try:
+        sized = family.sized(info.config)
+    except ValueError as exc:
+        raise UnsupportedModelError(f"{found}, and TAO's {registry_name} has no entry for it: {exc}",
+                                    f"choose a model of a listed size for --task {task.name}") from exc
+    if sized.backbone not in load_object(rules.registry):
+        raise UnsupportedModelError(
+            f"{found}; TAO's {registry_name} has no entry for this geometry ({sized.backbone}), and the {task.name} "
+            "blueprint builds the registry's backbones",
+            f"choose a model of a listed size for --task {task.name}, or port it with --task classification")
+    return dataclasses.replace(sized, strategy="reuse", backbone_kwargs={}, timm_name=None)
 
 
 def is_sized(family: catalog.Family, variant: catalog.Variant) -> bool:
@@ -114,6 +141,8 @@ def strategy_reason(family: catalog.Family, variant: catalog.Variant, info, task
     if rules is not None and rules.backbone_variant is not None:
         return rules.backbone_variant(family, info.config)[1]
     geometry = family.describe_config(info.config)
+    if rules is not None and rules.backbone_reason and (variant.strategy == "reuse" or not is_sized(family, variant)):
+        return rules.backbone_reason.format(backbone=variant.backbone, geometry=geometry)
     if variant.strategy == "reuse":
         if family.reuse_reason:
             return family.reuse_reason.format(backbone=variant.backbone, geometry=geometry)
@@ -154,8 +183,9 @@ def sized_reason(family: catalog.Family, variant: catalog.Variant, target: str) 
     return f"{what}; generating {cls} from {source} with {kwargs}: {target}, registered as {variant.backbone}"
 
 
-def export_notes(family: catalog.Family, variant: catalog.Variant) -> list[str]:
-    notes = list(family.export_notes)
+def export_notes(family: catalog.Family, variant: catalog.Variant, task: str = "") -> list[str]:
+    rules = family.tasks.get(task)
+    notes = list(family.export_notes if rules is None or rules.export_notes is None else rules.export_notes)
     if variant.strategy == "hf_wrapper":
         notes.append(HF_WRAPPER_NOTE.format(backbone=variant.backbone))
     return notes
@@ -244,7 +274,7 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         pipeline_tag=info.pipeline_tag,
         family=family.name,
         backbone=variant.backbone,
-        backbone_strategy=variant.strategy,
+        backbone_strategy=catalog.task_rules(family, spec.name).backbone_strategy or variant.strategy,
         strategy_reason=strategy_reason(family, variant, info, spec.name),
         timm_name=variant.timm_name or "",
         backbone_kwargs=dict(variant.backbone_kwargs),
@@ -257,8 +287,9 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         class_names=names,
         input_names=list(spec.input_names),
         output_names=list(spec.output_names),
-        export_notes=export_notes(family, variant) + ([std_note] if std_note else []),
-        hf_adaptations=hf_adaptations(family, spec.name) if variant.strategy in ("reuse", "tao_class") else [],
+        export_notes=export_notes(family, variant, spec.name) + ([std_note] if std_note else []),
+        hf_adaptations=(hf_adaptations(family, spec.name) if variant.strategy in ("reuse", "tao_class")
+                        and not catalog.task_rules(family, spec.name).backbone_strategy else []),
         config_layout=config_layout,
         tao_version=tao_version,
         copyright=copyright,

@@ -61,12 +61,12 @@ def stage(report: dict, name: str) -> dict:
     return next(s for s in report["stages"] if s["name"] == name)
 
 
-def plan_of(model: Path, **kwargs):
+def plan_of(model: Path, weights: bool = False, **kwargs):
     from scaffolder.hf_inspect import inspect_model
     from scaffolder.planner import plan_port
 
     return plan_port(inspect_model(str(model), offline=True, include_weights_schema=False), "det_port",
-                     weights=False, **kwargs)
+                     weights=weights, **kwargs)
 
 
 # -- fixtures --------------------------------------------------------------------------------------------
@@ -355,14 +355,87 @@ def test_rtdetr_v2_port_passes_hf_parity(tao_workspace, tmp_path):
 
 
 @pytest.mark.slow
-def test_resnet50_backbone_under_rtdetr_passes_backbone_parity(tao_workspace, tmp_path):
-    model = make_model_dir(tmp_path / "resnet-50", "resnet", full_size=True, weights=False)
-    assert generate(model, "resnet_rtdetr", tao_workspace, "--task", "detection") == 0
-    answers = (tao_workspace / "tao-pytorch/nvidia_tao_pytorch/cv/resnet_rtdetr/.tao-scaffold-answers.yml").read_text()
-    assert "convert_scope: backbone" in answers and "backbone: resnet_50" in answers
-    parity = stage(verify(tao_workspace, "resnet_rtdetr", tmp_path / "report", "hf_parity"), "hf_parity")
+@pytest.mark.parametrize("kind, backbone, compared", [
+    ("resnet", "resnet_50", "forward_feature_pyramid"),
+    # no RT-DETR Swin: the port's backbone.py registers a pyramid over backbone_v2's; norm1/norm2 start fresh
+    ("swin", "swin_tiny_patch4_window7_224", "body.norm1<, body.norm2<, body.norm3>"),
+])
+def test_classification_backbone_under_rtdetr_passes_backbone_parity(kind, backbone, compared, tao_workspace,
+                                                                      tmp_path):
+    model = make_model_dir(tmp_path / kind, kind, full_size=True, weights=False)
+    name = f"{kind}_rtdetr"
+    assert generate(model, name, tao_workspace, "--task", "detection") == 0
+    port = tao_workspace / f"tao-pytorch/nvidia_tao_pytorch/cv/{name}"
+    answers = (port / ".tao-scaffold-answers.yml").read_text()
+    assert "convert_scope: backbone" in answers and f"backbone: {backbone}" in answers
+    assert "RTDETR_BACKBONE_REGISTRY" in answers  # strategy_reason: the registry it comes from
+    assert "export_notes: []" in answers  # measured: RT-DETR's Swin port exports on torch 2.13 (classification's not)
+    notes = (port / "utils/hf_checkpoint_converter.py").read_text()
+    assert "RT-DETR's encoder, decoder and heads start from TAO's initialisation" in notes
+    parity = stage(verify(tao_workspace, name, tmp_path / "report", "hf_parity"), "hf_parity")
     assert parity["status"] == "passed", parity.get("reason")
     assert parity["metrics"]["max_abs_features"] <= 1e-4 and parity["metrics"]["scope"] == "backbone"
+    assert parity["metrics"]["compared"].endswith(compared), parity["metrics"]["compared"]
+
+
+@pytest.mark.parametrize("kind, overrides, backbone, fresh", [
+    # TAO's convnextv2_* have backbone_v2's keys: every tensor converted, the pyramid is the stage outputs
+    ("convnextv2", {"hidden_sizes": [40, 80, 160, 320], "depths": [2, 2, 6, 2]}, "convnextv2_atto", []),
+    # TAO's convnext_* project the levels with 3x3 convs HF lacks: fresh, and the parity compares their inputs
+    ("convnext", {}, "convnext_tiny", ["conv_1024", "conv_2048", "conv_512"]),
+])
+def test_convnext_backbones_under_rtdetr_reproduce_hf_stage_outputs(kind, overrides, backbone, fresh, tmp_path):
+    """In process: the planned route (RT-DETR's own registry entry), the plan's mapping applied to HF weights,
+    loaded into the registry's backbone, compared the way the port's hf_parity compares (hf_parity_detection)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageClassification
+
+    from scaffolder.catalog import family_named
+    from scaffolder.convert.runtime import apply_mapping, load_hf_state_dict
+    from scaffolder.convert.tao_models import build_detector
+
+    sys.path.insert(0, str(PROJECT / "scaffolder" / "verify" / "probes"))  # probes import their helpers flat
+    from _common import well_conditioned  # pylint: disable=import-error
+    from hf_parity_detection import pyramid_levels  # pylint: disable=import-error
+
+    model = make_model_dir(tmp_path / kind, kind, full_size=True, weights=False, overrides=overrides)
+    plan = plan_of(model, task="detection", weights=True)
+    assert (plan.backbone, plan.backbone_strategy, plan.task_params["convert_scope"]) == (backbone, "reuse", "backbone")
+    assert "RTDETR_BACKBONE_REGISTRY registers" in plan.strategy_reason
+    assert any("encoder, decoder and heads start from TAO's initialisation" in n for n in plan.mapping_notes)
+    torch.manual_seed(0)
+    hf = AutoModelForImageClassification.from_config(AutoConfig.from_pretrained(model)).eval()
+    well_conditioned(hf, 0)
+    hf.save_pretrained(tmp_path / "saved")
+    tao = build_detector(plan.backbone, plan.num_classes, plan.task_params).eval()
+    converted = apply_mapping(load_hf_state_dict(tmp_path / "saved"), plan.weight_mapping)
+    missing, unexpected = tao.load_state_dict(converted, strict=False)
+    assert not unexpected and sorted({k.split(".")[0] for k in missing}) == fresh, (missing, unexpected)
+    mode = family_named(kind).key_rules("detection").hf_features
+    x = torch.rand(2, 3, 128, 160, generator=torch.Generator().manual_seed(1))
+    hf_levels, tao_levels, _ = pyramid_levels(hf, tao, x, mode)
+    assert [tuple(t.shape[1:]) for t in tao_levels] == [tuple(t.shape[1:]) for t in hf_levels]
+    assert [t.shape[-1] for t in tao_levels] == [20, 10, 5]  # strides 8/16/32
+    assert max((a - b).abs().max().item() for a, b in zip(hf_levels, tao_levels)) <= 1e-4
+
+
+def test_backbone_sizes_under_rtdetr_follow_taos_registry(tao_workspace, tmp_path, capsys):
+    """A size no catalog variant lists is ported when RT-DETR's registry has it (convnextv2_small); a size it lacks
+    is refused in one line, be it a catalog variant (resnet_152) or not (ConvNeXt v1 atto)."""
+    from scaffolder.errors import UnsupportedModelError
+
+    small = make_model_dir(tmp_path / "v2-small", "convnextv2", full_size=True, weights=False,
+                           overrides={"depths": [3, 3, 27, 3]})
+    plan = plan_of(small, task="detection")
+    assert (plan.backbone, plan.backbone_strategy, plan.backbone_kwargs) == ("convnextv2_small", "reuse", {})
+    r152 = make_model_dir(tmp_path / "r152", "resnet", full_size=True, weights=False,
+                          overrides={"depths": [3, 8, 36, 3]})
+    with pytest.raises(UnsupportedModelError, match="RTDETR_BACKBONE_REGISTRY has no entry resnet_152"):
+        plan_of(r152, task="detection")
+    atto = make_model_dir(tmp_path / "v1-atto", "convnext", full_size=True, weights=False,
+                          overrides={"hidden_sizes": [40, 80, 160, 320], "depths": [2, 2, 6, 2]})
+    err = _refused(atto, tao_workspace, capsys, "--task", "detection")
+    assert "RTDETR_BACKBONE_REGISTRY has no entry for this geometry (convnext_atto)" in err
 
 
 def test_vit_backbone_under_rtdetr_through_the_vit_pyramid_passes_backbone_parity(tao_workspace, tmp_path):

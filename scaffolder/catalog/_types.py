@@ -155,6 +155,17 @@ class TaskRules:
     # (family, HF config.json) -> (its Variant, why: shown in the plan); raises ValueError when the config has none.
     # None: the family's variant as it is. Its plan also carries ``notes`` as a mapping note.
     backbone_variant: Callable[["Family", Mapping[str, Any]], tuple[Variant, str]] | None = None
+    # The task network takes its backbone from its own registry: the port's strategy there ("" keeps the variant's;
+    # "generated": the port's model/backbone.py registers it) and why ({backbone}, {geometry}; shown in the plan).
+    backbone_strategy: str = ""
+    backbone_reason: str = ""
+    # "module:REGISTRY" of the task network's own backbone registry: a size no variant lists is ported when the
+    # registry has the name the family's AnySize spells for it (TAO's class, registered there), else refused.
+    registry: str = ""
+    # Lines the plan's mapping notes (and the converter's header) carry for this task: what starts fresh, what the
+    # parity compares.
+    plan_notes: tuple[str, ...] = ()
+    export_notes: tuple[str, ...] | None = None  # this task's export caveats (None: the family's export_notes)
 
 
 @dataclass(frozen=True)
@@ -269,13 +280,34 @@ def classifier(*head_rules: KeyRule, tao_head: str = r"head\..*", hf_features: s
 CLASSIFIER_HEAD = rule(rf"classifier\.{T}", "head.{t}")  # HF `classifier` Linear -> TAO backbone_v2 `head`
 
 
-def detection_backbone(ignore: tuple[tuple[str, str], ...] = ()) -> TaskRules:
+RTDETR_REGISTRY = "nvidia_tao_pytorch.cv.rtdetr.model.backbone.registry:RTDETR_BACKBONE_REGISTRY"
+RTDETR_REGISTERED = "TAO's RTDETR_BACKBONE_REGISTRY registers {backbone}, matching {geometry}"
+
+
+def detection_backbone(ignore: tuple[tuple[str, str], ...] = (), *, tao_fresh: str = r"$^",
+                       hf_features: str = "feature_pyramid", tao_backbone_prefix: str = "",
+                       notes: str = "", backbone_strategy: str = "",
+                       backbone_reason: str = RTDETR_REGISTERED,
+                       export_notes: tuple[str, ...] | None = None) -> TaskRules:
     """A backbone family under TAO's RT-DETR (``RTDETR_BACKBONE_REGISTRY``): only the backbone is converted, for
-    ``model.pretrained_backbone_path`` (keys relative to the backbone); encoder, decoder and heads start fresh."""
+    ``model.pretrained_backbone_path`` (keys relative to the backbone); encoder, decoder and heads start fresh.
+
+    ``tao_fresh``: backbone tensors of the registry entry HF has no counterpart of (they start fresh too);
+    ``hf_features``: what the backbone parity compares -- ``feature_pyramid`` (HF ``hidden_states[2:5]`` vs the
+    entry's ``forward_feature_pyramid``) or ``feature_pyramid:hf=A,B,C;tao=X,Y,Z`` where each side lists the
+    modules whose input (``name<``) or output (``name>``) is a level (HF names under the base model, TAO names
+    under the backbone; a side left out keeps its default); ``tao_backbone_prefix``: where the backbone_v2 model
+    sits in a generated wrapper; ``notes``: what else starts fresh and what the parity compares (a plan note);
+    ``backbone_strategy`` / ``backbone_reason`` / ``export_notes``: see :class:`TaskRules` (default: TAO's registry
+    has the variant; the family's export notes).
+    """
     from scaffolder.catalog.detection_params import backbone_route_params  # pylint: disable=import-outside-toplevel
 
-    return TaskRules(ignore=ignore, hf_features="feature_pyramid", plan_params=backbone_route_params,
-                     notes="backbone weights converted; RT-DETR encoder, decoder and heads are initialised by TAO")
+    return TaskRules(ignore=ignore, hf_features=hf_features, plan_params=backbone_route_params, tao_fresh=tao_fresh,
+                     tao_backbone_prefix=tao_backbone_prefix, backbone_strategy=backbone_strategy,
+                     backbone_reason=backbone_reason, export_notes=export_notes, registry="" if backbone_strategy else RTDETR_REGISTRY,
+                     plan_notes=tuple(n for n in ("backbone weights converted; RT-DETR's encoder, decoder and heads "
+                                                  "start from TAO's initialisation", notes) if n))
 
 
 SEGFORMER_BACKBONE_PREFIX = "backbone."  # TAO SegFormer: self.backbone (backbone_v2) + self.decoder (TAOSegFormerHead)

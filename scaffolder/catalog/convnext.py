@@ -6,8 +6,8 @@ building TAO's own ConvNeXtV2 class (``use_grn`` off for v1, as TAO's convnext_*
 
 from typing import Any, Mapping
 
-from scaffolder.catalog._types import CLASSIFIER_HEAD, AnySize, Family, KeyRules, T, classifier, name_token, rule
-from scaffolder.catalog._types import under_segformer, variant
+from scaffolder.catalog._types import CLASSIFIER_HEAD, AnySize, Family, KeyRules, T, classifier, detection_backbone
+from scaffolder.catalog._types import name_token, rule, under_segformer, variant
 
 _LAYER = r"encoder\.stages\.(?P<s>\d+)\.layers\.(?P<l>\d+)"
 
@@ -31,6 +31,18 @@ TASKS = {
     # backbone_v2 ConvNeXt's forward_feature_pyramid: the 4 stage outputs = HF hidden_states[1:] (0 is the stem)
     "segmentation": under_segformer(lambda c: c["hidden_sizes"], "hidden_states:1,2,3,4"),
 }
+_NO_CLASSIFIER = ((r"classifier\..*", "the ImageNet classifier; RT-DETR's heads are trained fresh"),)
+# TAO's RT-DETR convnextv2_* (ConvNeXtV2FPN, upsample off) have backbone_v2's keys; their pyramid is the stage
+# outputs of stages 1-3 = HF hidden_states[2:5].
+V2_TASKS = {**TASKS, "detection": detection_backbone(ignore=_NO_CLASSIFIER)}
+# TAO's RT-DETR convnext_* (ConvNeXtFPN) project stages 1-3 to 512/1024/2048 channels with 3x3 convs HF has no
+# counterpart of: they start fresh, and the parity compares the stage outputs they project (their inputs).
+_PROJECTIONS = r"conv_(512|1024|2048)\.(weight|bias)"
+V1_TASKS = {**TASKS, "detection": detection_backbone(
+    ignore=_NO_CLASSIFIER, tao_fresh=_PROJECTIONS, hf_features="feature_pyramid:tao=conv_512<,conv_1024<,conv_2048<",
+    notes="TAO's convnext_* project stages 1-3 to 512/1024/2048 channels with 3x3 convs (conv_512/1024/2048) "
+          "that HF has no counterpart of: they start fresh too; hf_parity compares HF's stage outputs with the "
+          "backbone's stage outputs before those projections.")}
 
 # timm's ConvNeXt size names: (depths, dims) -> name
 CONVNEXT_SIZES = {
@@ -70,7 +82,7 @@ FAMILIES = (
         name="convnext",
         model_types=("convnext",),
         backbone_rules=BACKBONE_RULES,
-        tasks=TASKS,
+        tasks=V1_TASKS,
         variants=(
             variant("convnext_tiny", 768, hidden_sizes=[96, 192, 384, 768], depths=[3, 3, 9, 3]),
             variant("convnext_small", 768, hidden_sizes=[96, 192, 384, 768], depths=[3, 3, 27, 3]),
@@ -85,7 +97,7 @@ FAMILIES = (
         name="convnextv2",
         model_types=("convnextv2",),
         backbone_rules=BACKBONE_RULES,
-        tasks=TASKS,
+        tasks=V2_TASKS,
         variants=(
             variant("convnextv2_atto", 320, hidden_sizes=[40, 80, 160, 320], depths=[2, 2, 6, 2]),
             variant("convnextv2_femto", 384, hidden_sizes=[48, 96, 192, 384], depths=[2, 2, 6, 2]),

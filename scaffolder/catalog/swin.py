@@ -8,7 +8,7 @@ geometry (the same key rules and HF adaptations apply).
 from typing import Any, Mapping
 
 from scaffolder.catalog._types import CLASSIFIER_HEAD, QKV, AnySize, Family, KeyRules, T, classifier, name_token
-from scaffolder.catalog._types import rule, square_image_size, under_segformer, variant
+from scaffolder.catalog._types import detection_backbone, rule, square_image_size, under_segformer, variant
 
 _BLOCK = r"encoder\.layers\.(?P<s>\d+)\.blocks\.(?P<b>\d+)"
 _PYRAMID_NORM_WHY = (
@@ -113,6 +113,22 @@ FAMILY = Family(
                                         "stage_outputs:unit,unit,unit,layernorm",
                                         # post_norm only normalises the pooled feature, which SegFormer never uses
                                         skip_adaptations=("swin_final_norm",)),
+        # TAO's RT-DETR has no Swin: the port generates a registered pyramid wrapper (scaffolder/convert/swin_fpn.py)
+        "detection": detection_backbone(
+            ignore=((r"classifier\..*", "the ImageNet classifier; RT-DETR's heads are trained fresh"),),
+            tao_backbone_prefix="body.", backbone_strategy="generated",
+            backbone_reason="TAO's RTDETR_BACKBONE_REGISTRY has no Swin: the port's model/backbone.py registers "
+                            "{backbone}, stages 1-3 (strides 8/16/32) of TAO's backbone_v2 {backbone} ({geometry})",
+            # levels 1-2: the stage outputs before backbone_v2's fresh norm1/norm2 (HF's downsampling inputs);
+            # level 3: after HF's final layernorm = TAO's norm3
+            hf_features="feature_pyramid:hf=encoder.layers.1.downsample<,encoder.layers.2.downsample<,layernorm>;"
+                        "tao=body.norm1<,body.norm2<,body.norm3>",
+            notes="backbone_v2's per-level LayerNorms norm1/norm2 (strides 8/16) have no HF counterpart (HF "
+                  "normalises only the last stage): they start as identity (weight 1, bias 0) and train with the "
+                  "detector; norm3 is HF's final layernorm. hf_parity compares levels 1-2 before norm1/norm2 and "
+                  "level 3 after the final layernorm.",
+            # measured: the swin_tiny RT-DETR port exports on torch 2.13 (640 px; ONNX Runtime vs PyTorch 2.4e-6)
+            export_notes=()),
     },
     export_notes=(EXPORT_NOTE,),
     # TAO's factories build post_norm=False and shift windows even where the map equals the window.

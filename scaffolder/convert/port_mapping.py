@@ -121,7 +121,10 @@ def _derive(config: dict, family: str, task: str, target: str, num_classes: int,
                             "the catalog's key rules for this family need an entry for these keys")
     norm_eps = {tao_name: hf_eps for (_, hf_eps, _, _), pairs in _eps_mismatches(hf, tao, mapping).items()
                 for _, tao_name in pairs}
-    notes = []
+    from scaffolder.catalog import family_named
+
+    rules = getattr(family_named(family), "tasks", {}).get(task)
+    notes = list(rules.plan_notes) if rules is not None else []  # what the task starts fresh / compares
     if mapping.skipped_head:
         notes.append(f"{task} head not converted: {mapping.skipped_head.reason}")
     if mapping.fresh:

@@ -29,13 +29,18 @@ def _msda_without_cuda_ops():
 
 
 def rtdetr_backbone_registry():
-    """TAO's RT-DETR backbone registry with tao-scaffold's generated ResNet-vd variants registered."""
+    """TAO's RT-DETR backbone registry with tao-scaffold's generated backbones registered: the ResNet-vd variants
+    and the Swin feature pyramids (backbone_v2's Swin sizes, under their backbone_v2 names)."""
     from nvidia_tao_pytorch.cv.rtdetr.model.backbone.registry import RTDETR_BACKBONE_REGISTRY
 
+    from scaffolder.catalog.swin import FAMILY as SWIN
     from scaffolder.convert.resnet_vd import RESNET_VD, register_resnet_vd
+    from scaffolder.convert.swin_fpn import register_swin_fpn
 
     for depth in RESNET_VD:
         register_resnet_vd(RTDETR_BACKBONE_REGISTRY, f"resnet_{depth}vd", depth)
+    for variant in SWIN.variants:
+        register_swin_fpn(RTDETR_BACKBONE_REGISTRY, variant.backbone)
     return RTDETR_BACKBONE_REGISTRY
 
 

@@ -1,7 +1,7 @@
 """HF detector vs the port's TAO RT-DETR / Deformable DETR, through the port's own generated weight converter.
 
     python hf_parity_detection.py --name NAME --config-class mod:ExperimentConfig --hf-config config.json
-        --auto-class AutoModelForObjectDetection [--hf-features detections|detections_fp64|feature_pyramid]
+        --auto-class AutoModelForObjectDetection [--hf-features detections|detections_fp64|feature_pyramid[:...]]
         [--seed 0] [--tolerance 1e-4] --out result.json
 
 The HF model is built from its config with a *well-conditioned* random init (unit-variance conv/linear weights,
@@ -23,6 +23,8 @@ with save_pretrained, converted by the port's ``utils/hf_checkpoint_converter.py
   loader); the 3 pyramid levels (strides 8/16/32) are compared with HF's hidden states of stages 2-4.
 * ``vit_map`` (backbone only, a plain ViT under the generated simple feature pyramid, whose levels start fresh):
   HF's ``last_hidden_state`` patch tokens (NCHW) vs the pyramid's stride-16 input (``_common.vit_map_pair``).
+  ``feature_pyramid:hf=...;tao=...`` compares the inputs/outputs of the listed modules instead, where the
+  backbone's levels include layers HF has no counterpart of (ConvNeXt v1's projections, Swin's per-level norms).
 """
 
 from __future__ import annotations
@@ -52,6 +54,53 @@ def matched_diff(hf_logits, hf_boxes, tao_logits, tao_boxes):
         worst_l = max(worst_l, float(np.abs(hf_logits[b][rows] - tao_logits[b][cols]).max()))
         worst_b = max(worst_b, float(np.abs(hf_boxes[b][rows] - tao_boxes[b][cols]).max()))
     return worst_l, worst_b, swaps
+
+
+def _module_side(root, names, run):
+    """Run ``run()`` with hooks capturing each listed module's input (``name<``) or output (``name>``)."""
+    captured, handles = {}, []
+
+    def keep(key, value):  # a hook returning a value would replace the module's input/output: return None
+        captured.setdefault(key, value[0] if isinstance(value, tuple) else value)
+
+    for spec in names:
+        name, where = spec[:-1], spec[-1]
+        module = root.get_submodule(name)
+        if where == "<":
+            handles.append(module.register_forward_pre_hook(lambda _m, args, key=spec: keep(key, args)))
+        elif where == ">":
+            handles.append(module.register_forward_hook(lambda _m, _args, out, key=spec: keep(key, out)))
+        else:
+            raise SystemExit(f"--hf-features: {spec!r} must end with '<' (input) or '>' (output)")
+    try:
+        default = run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [captured[spec] for spec in names] if names else default
+
+
+def pyramid_levels(hf, backbone, x, mode):
+    """(HF levels, TAO levels, what was compared) for ``feature_pyramid[:hf=A<,B<,C>;tao=X<,Y<,Z>]``: by default
+    HF's ``hidden_states[2:5]`` (stages 2-4) and the backbone's ``forward_feature_pyramid`` levels; a listed side
+    takes the inputs / outputs of those modules instead (HF: under the base model; TAO: under the backbone)."""
+    import torch
+
+    sides = dict(part.split("=", 1) for part in mode.partition(":")[2].split(";") if part)
+    hf_names = [n for n in sides.get("hf", "").split(",") if n]
+    tao_names = [n for n in sides.get("tao", "").split(",") if n]
+    with torch.no_grad():
+        hf_levels = _module_side(hf.base_model, hf_names,
+                                 lambda: hf(pixel_values=x, output_hidden_states=True).hidden_states[2:5])
+        tao_levels = _module_side(backbone, tao_names, lambda: backbone.forward_feature_pyramid(x))
+        if tao_names:  # the backbone's own pyramid must still run and have its declared widths
+            levels = backbone.forward_feature_pyramid(x)
+            widths = [int(level.shape[1]) for level in levels]
+            if len(levels) != 3 or widths != [int(c) for c in backbone.out_channels]:
+                raise SystemExit(f"the backbone's pyramid has widths {widths}, out_channels {backbone.out_channels}")
+    compared = (f"HF {', '.join(hf_names) or 'hidden_states[2:5]'} vs TAO backbone "
+                f"{', '.join(tao_names) or 'forward_feature_pyramid'}")
+    return list(hf_levels), list(tao_levels), compared
 
 
 def parse_args():
@@ -105,6 +154,13 @@ def build_models(name, config_class, hf_config_path, auto_class, *, backbone_onl
             torch.save(converter.tao_checkpoint(state_dict, converter.TAO_MODEL), path)
             cfg.model.pretrained_backbone_path = path
             tao = build.build_model(cfg).eval()
+            own = tao.model.backbone.state_dict()  # TAO's loader takes the checkpoint's keys of these shapes
+            loaded = [k for k, v in state_dict.items() if k in own and tuple(own[k].shape) == tuple(v.shape)]
+            result["tao_keys_loaded"] = f"{len(loaded)}/{len(own)}"
+            # RT-DETR freezes a pretrained resnet's norms (FrozenBatchNorm2d: no num_batches_tracked counter)
+            unused = sorted(k for k in set(state_dict) - set(loaded) if not k.endswith("num_batches_tracked"))
+            if unused:
+                messages.append(f"{len(unused)} converted tensors fit no backbone tensor (e.g. {unused[:3]})")
         elif ddetr:
             from nvidia_tao_pytorch.cv.deformable_detr.utils.misc import load_pretrained_weights as load_ddetr
 
@@ -142,7 +198,7 @@ def main():
     import torch
 
     mode = args.hf_features
-    backbone_only = mode in ("feature_pyramid", "vit_map")
+    backbone_only = mode.partition(":")[0] in ("feature_pyramid", "vit_map")
     result, messages = {"tolerance": args.tolerance, "scope": "backbone" if backbone_only else "model"}, []
     hf, tao, _cfg, (height, width), ddetr = build_models(
         args.name, args.config_class, args.hf_config, args.auto_class, backbone_only=backbone_only,
@@ -155,11 +211,11 @@ def main():
             hf_levels, tao_levels = ([m] for m in vit_map_pair(hf, tao.model.backbone, x))
             result["compared"] = "vit_map: HF last_hidden_state patch tokens (NCHW) vs the pyramid's stride-16 input"
         else:
-            with torch.no_grad():
-                hf_levels = hf(pixel_values=x, output_hidden_states=True).hidden_states[2:5]
-                tao_levels = tao.model.backbone.forward_feature_pyramid(x)
+            hf_levels, tao_levels, compared = pyramid_levels(hf, tao.model.backbone, x, mode)
+            result["compared"] = compared
         shapes_ok = [tuple(a.shape) == tuple(b.shape) for a, b in zip(hf_levels, tao_levels)]
-        if not all(shapes_ok):
+        levels = 1 if mode == "vit_map" else 3  # the stride-16 map / the pyramid's strides 8, 16, 32
+        if len(hf_levels) != levels or len(tao_levels) != levels or not all(shapes_ok):
             messages.append(f"pyramid shapes differ: HF {[tuple(a.shape) for a in hf_levels]} vs TAO "
                             f"{[tuple(b.shape) for b in tao_levels]}")
         else:
