@@ -66,13 +66,12 @@ def choose_backbone(info, task: TaskSpec) -> tuple[catalog.Family, catalog.Varia
     variant = family.match(info.config)
     if variant is None:
         variant = sized_variant(family, info, task)
-    else:
-        rules = catalog.task_rules(family, task.name)
-        if rules.registry and variant.strategy == "reuse" and variant.backbone not in load_object(rules.registry):
-            raise UnsupportedModelError(
-                f"{info.model_type} {variant.backbone}: TAO's {rules.registry.rsplit(':', 1)[-1]} has no entry "
-                f"{variant.backbone}, and the {task.name} blueprint builds the registry's backbones",
-                f"choose another size for --task {task.name}, or port it with --task classification")
+    elif (rules is not None and rules.registry and variant.strategy == "reuse"
+          and variant.backbone not in load_object(rules.registry)):
+        raise UnsupportedModelError(
+            f"{info.model_type} {variant.backbone}: TAO's {rules.registry.rsplit(':', 1)[-1]} has no entry "
+            f"{variant.backbone}, and the {task.name} blueprint builds the registry's backbones",
+            f"choose another size for --task {task.name}, or port it with --task classification")
     return family, variant
 
 
@@ -314,7 +313,5 @@ def plan_port(info, name: str, *, task: str | None = None, num_classes: int | No
         plan.mapping_notes = [f"no HF weight-conversion rules for family {plan.family!r} ({plan.task}); "
                               "converter not derived"]
         return plan
-    rules = catalog.task_rules(family, spec.name)
-    generated = [rules.notes] if rules is not None and rules.backbone_variant is not None and rules.notes else []
     return dataclasses.replace(plan, weight_mapping=mapping.rows, norm_eps=dict(mapping.norm_eps),
-                               mapping_notes=generated + list(mapping.notes))  # re-validated with the mapping
+                               mapping_notes=list(mapping.notes))  # re-validated with the mapping

@@ -153,7 +153,7 @@ class TaskRules:
     skip_adaptations: tuple[str, ...] = ()
     # The backbone this task generates instead of the family's own (e.g. a feature pyramid around a plain ViT):
     # (family, HF config.json) -> (its Variant, why: shown in the plan); raises ValueError when the config has none.
-    # None: the family's variant as it is. Its plan also carries ``notes`` as a mapping note.
+    # None: the family's variant as it is.
     backbone_variant: Callable[["Family", Mapping[str, Any]], tuple[Variant, str]] | None = None
     # The task network takes its backbone from its own registry: the port's strategy there ("" keeps the variant's;
     # "generated": the port's model/backbone.py registers it) and why ({backbone}, {geometry}; shown in the plan).

@@ -63,7 +63,7 @@ def pyramid_segmentation(eps_default: float) -> TaskRules:
         plan_params=lambda c, _pre=None: {"pyramid_channels": list(PYRAMID_CHANNELS), "decoder_source": "fresh"},
         backbone_variant=lambda family, config: _variant(family, config, eps_default=eps_default,
                                                          task="segmentation"),
-        notes=NOTE + "; TAO's SegFormer decoder (TAOSegFormerHead) starts fresh",
+        plan_notes=(NOTE + "; TAO's SegFormer decoder (TAOSegFormerHead) starts fresh",),
     )
 
 
@@ -78,5 +78,5 @@ def pyramid_detection(eps_default: float) -> TaskRules:
         hf_features=HF_FEATURES,
         plan_params=backbone_route_params,
         backbone_variant=lambda family, config: _variant(family, config, eps_default=eps_default, task="detection"),
-        notes=NOTE + "; RT-DETR's encoder, decoder and heads are initialised by TAO",
+        plan_notes=(NOTE + "; RT-DETR's encoder, decoder and heads are initialised by TAO",),
     )

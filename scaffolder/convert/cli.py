@@ -68,7 +68,8 @@ def _convert(args, workspace, progress) -> int:
     from scaffolder.convert.checkpoint import convert_checkpoint, save_tao_checkpoint
 
     # a backbone generated in the port's own module (the ViT feature pyramid) is built from its plan kwargs
-    extra = {"backbone_kwargs": plan.backbone_kwargs} if plan.backbone_strategy == "generated" and plan.backbone_kwargs else {}
+    generated = plan.backbone_strategy == "generated" and plan.backbone_kwargs
+    extra = {"backbone_kwargs": plan.backbone_kwargs} if generated else {}
     tao = load_object(spec.tao_model_builder)(backbone, num_classes, plan.task_params, **extra)
     tao_schema = {k: tuple(v.shape) for k, v in tao.state_dict().items()}
     progress(f"convert: {weights}")

@@ -106,7 +106,7 @@ def _derive(config: dict, family: str, task: str, target: str, num_classes: int,
         hf_class = hf_model_class(spec, config, task_params)
         hf = hf_class.from_config(hf_config) if hasattr(hf_class, "from_config") else hf_class(hf_config)
     build_tao = load_object(spec.tao_model_builder)
-    # a generated backbone's geometry (only the classification blueprint renders generated backbones)
+    # a generated backbone's geometry (classification's generated backbone_v2 modules, the ViT feature pyramid)
     extra = {"backbone_kwargs": backbone_kwargs} if backbone_kwargs else {}
     try:
         with torch.device("meta"):  # shapes only: no memory, no init cost

@@ -174,6 +174,10 @@ def run(main):
     sys.exit(0)
 
 
+# what a vit_map parity compares (both probes report it as ``compared``)
+VIT_MAP_COMPARED = "vit_map: HF last_hidden_state patch tokens (NCHW) vs the pyramid's stride-16 input"
+
+
 def vit_map_pair(hf, wrapper, x):
     """(HF map, TAO map) for a port whose backbone is the generated ViT feature pyramid (``hf_features: vit_map``).
 

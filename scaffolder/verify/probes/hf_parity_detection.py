@@ -21,10 +21,10 @@ with save_pretrained, converted by the port's ``utils/hf_checkpoint_converter.py
   TAO's own D-DETR train pairs tensors by sorted key, so the key sets must be equal (``tao_keys_sorted_match``).
 * ``feature_pyramid`` (backbone only): the backbone file goes to ``model.pretrained_backbone_path`` (TAO's own
   loader); the 3 pyramid levels (strides 8/16/32) are compared with HF's hidden states of stages 2-4.
-* ``vit_map`` (backbone only, a plain ViT under the generated simple feature pyramid, whose levels start fresh):
-  HF's ``last_hidden_state`` patch tokens (NCHW) vs the pyramid's stride-16 input (``_common.vit_map_pair``).
   ``feature_pyramid:hf=...;tao=...`` compares the inputs/outputs of the listed modules instead, where the
   backbone's levels include layers HF has no counterpart of (ConvNeXt v1's projections, Swin's per-level norms).
+* ``vit_map`` (backbone only, a plain ViT under the generated simple feature pyramid, whose levels start fresh):
+  HF's ``last_hidden_state`` patch tokens (NCHW) vs the pyramid's stride-16 input (``_common.vit_map_pair``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import importlib
 import os
 import tempfile
 
-from _common import load_object, run, vit_map_pair, well_conditioned  # pylint: disable=import-error
+from _common import VIT_MAP_COMPARED, load_object, run, vit_map_pair, well_conditioned  # pylint: disable=import-error
 
 PARITY_MAX_SIZE = 384  # < 400 px: no masked border anchor on RT-DETR's stride-8 level
 
@@ -209,7 +209,7 @@ def main():
     if backbone_only:
         if mode == "vit_map":  # a plain ViT under the generated feature pyramid: the levels are fresh, so compared
             hf_levels, tao_levels = ([m] for m in vit_map_pair(hf, tao.model.backbone, x))
-            result["compared"] = "vit_map: HF last_hidden_state patch tokens (NCHW) vs the pyramid's stride-16 input"
+            result["compared"] = VIT_MAP_COMPARED
         else:
             hf_levels, tao_levels, compared = pyramid_levels(hf, tao.model.backbone, x, mode)
             result["compared"] = compared

@@ -25,7 +25,7 @@ import importlib
 import os
 import tempfile
 
-from _common import load_object, run, vit_map_pair  # pylint: disable=import-error
+from _common import VIT_MAP_COMPARED, load_object, run, vit_map_pair  # pylint: disable=import-error
 
 
 def well_conditioned(model, seed):
@@ -188,7 +188,7 @@ def main():
     result["input_shape"] = list(x.shape)
     if args.hf_features == "vit_map":  # a plain ViT under the generated feature pyramid: its fresh levels aside,
         hf_maps, tao_maps = ([m] for m in vit_map_pair(hf, tao.backbone, x))  # the stride-16 map
-        result["compared"] = "vit_map: HF last_hidden_state patch tokens (NCHW) vs the pyramid's stride-16 input"
+        result["compared"] = VIT_MAP_COMPARED
     else:
         hf_maps, tao_maps = hf_pyramid(output, args.hf_features, stages), store["features"]
     result["features_shape"] = [list(t.shape) for t in tao_maps]
